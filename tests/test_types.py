@@ -1,0 +1,75 @@
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from explainers.types import (
+    AuditReport, Grounding, ImageAttribution, SentenceGrounding, Source, TextAttribution, Unit, from_json,
+    results_equal, to_json,
+)
+from explainers.errors import SchemaError
+
+
+def _text_attr():
+    units_in = [Unit("The", 0, 3), Unit(" cat", 3, 7), Unit("<|im_end|>", 7, 17, special=True)]
+    units_out = [Unit(" sat", 0, 4), Unit(".", 4, 5)]
+    scores = np.array([[0.1, -0.25, 1e-9], [np.pi, 2.0 / 3.0, -7.5]])
+    return TextAttribution(method="integrated_gradients", granularity="token", model_id="m", input_text="The cat<|im_end|>",
+                           output_text=" sat.", input_units=units_in, output_units=units_out, scores=scores,
+                           sequence_scores=scores.sum(0), step_scores={"probability": [0.5, 0.25]},
+                           params={"n_steps": 16, "baseline": "zero"}, elapsed_s=1.25, convergence_delta=0.001)
+
+
+def _report():
+    img = ImageAttribution(method="gradcam", model_id="efficientnet-lite0", layer="_conv_head", image_size=(2, 3),
+                           heatmap=np.arange(6).reshape(2, 3) / 5, class_id=967, class_label="espresso",
+                           class_probability=0.9, top_classes=[(967, "espresso", 0.9), (968, "cup", 0.05)])
+    sent = SentenceGrounding(sentence="Paris is big.", start=0, end=13, support_probability=0.2, label="unsupported",
+                             source_id="doc1#0", source_span=(0, 5), source_text="Paris", signals={"overlap": 0.5},
+                             reasons=("number 12 is in no source",), unsupported_spans=[(9, 12)])
+    g = Grounding(answer="Paris is big.", sentences=[sent], answer_support_probability=0.2)
+    return AuditReport(question="q?", answer="Paris is big.", sources=[Source("doc1", "Paris <b>", metadata={"page": 1})],
+                       model_id="m", attributions=[_text_attr()], image_attributions=[img], grounding=g,
+                       extra={"nan": float("nan"), "nested": {"a": [1, 2]}})
+
+
+@pytest.mark.parametrize("make", [_text_attr, _report])
+def test_json_round_trip_is_exact(make):
+    value = make()
+    text = to_json(value)
+    back = from_json(text)
+    assert results_equal(value, back)
+    assert to_json(back) == text
+    assert json.loads(text)["schema_version"] == 1
+
+
+def test_json_has_type_tags_not_class_paths():
+    text = to_json(_report())
+    assert "explainers." not in text and "__type__" in text
+
+
+def test_unknown_tag_and_future_schema_are_refused():
+    with pytest.raises(SchemaError, match="unknown result type"):
+        from_json(json.dumps({"schema_version": 1, "result": {"__type__": "os.system"}}))
+    with pytest.raises(SchemaError, match="schema version"):
+        from_json(json.dumps({"schema_version": 99, "result": {}}))
+    with pytest.raises(SchemaError):
+        from_json("not json")
+
+
+def test_shape_checks():
+    with pytest.raises(ValueError, match="scores shape"):
+        TextAttribution(method="x", granularity="token", model_id="m", input_text="a", output_text="b",
+                        input_units=[Unit("a", 0, 1)], output_units=[Unit("b", 0, 1)], scores=np.zeros((2, 1)),
+                        sequence_scores=np.zeros(1))
+    with pytest.raises(ValueError, match="support_probability"):
+        SentenceGrounding(sentence="a", start=0, end=1, support_probability=1.5, label="supported")
+
+
+def test_results_are_frozen():
+    a = _text_attr()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.method = "other"
+    with pytest.raises(ValueError):
+        a.scores[0, 0] = 1.0
