@@ -58,9 +58,10 @@ def explain(lm: LanguageModel, inp: AuditInput, method: str = "integrated_gradie
         if list(contrast_ids) == list(inp.answer_ids):
             raise InputError("the contrast answer equals the answer")
     settings = {**getattr(cls, "defaults", {}), **params}
-    conv = None
+    conv = steps = None
     if cls.kind == "gradient":
-        token_matrix, conv = cls.token_matrix(lm, inp, contrast_ids=contrast_ids, progress=progress, **settings)
+        token_matrix, conv, steps = cls.token_matrix(lm, inp, contrast_ids=contrast_ids, progress=progress,
+                                                     **settings)
         unit_matrix = token_matrix @ membership(in_groups, inp.n_prompt).T
     else:
         from .perturbation import VariantScorer
@@ -68,7 +69,7 @@ def explain(lm: LanguageModel, inp: AuditInput, method: str = "integrated_gradie
         scorer = VariantScorer(lm, inp, in_groups, contrast_ids, progress)
         unit_matrix = cls.unit_matrix(scorer, [u.special for u in in_units], **settings)
         settings["forward_passes"] = scorer.calls
-    steps = step_scores(lm, inp)
+    steps = steps or step_scores(lm, inp)
     if contrast_ids is not None:
         scores = unit_matrix  # one row: the contrast
         out_units = [Unit(inp.answer, 0, len(inp.answer))]

@@ -86,19 +86,38 @@ class _Target:
         self.answers = [list(inp.answer_ids)] + ([list(contrast_ids)] if contrast_ids else [])
         self.n_rows = 1 if contrast_ids else inp.n_answer
 
-    def __call__(self, prompt_embeds: torch.Tensor) -> torch.Tensor:
-        """prompt_embeds (B, n_prompt, d) -> targets (B, n_rows)."""
+    def __call__(self, prompt_embeds: torch.Tensor, keep_row: int | None = None) -> torch.Tensor:
+        """prompt_embeds (B, n_prompt, d) -> targets (B, n_rows).
+
+        With ``keep_row``, the answer's next-token log-distribution of that batch row is kept in
+        ``self.kept_logp`` (detached), so step scores need no pass of their own.
+        """
         b, n_p, _ = prompt_embeds.shape
         values = []
-        for answer in self.answers:
+        for k, answer in enumerate(self.answers):
             a = torch.tensor(answer, device=prompt_embeds.device)
             full = torch.cat([prompt_embeds, self.emb(a)[None].expand(b, -1, -1)], dim=1)
             h = self.body(inputs_embeds=full).last_hidden_state[:, n_p - 1: n_p - 1 + len(answer)]
             logp = torch.log_softmax(self.head(h).float(), dim=-1)
+            if k == 0 and keep_row is not None:
+                self.kept_logp = logp[keep_row].detach()
             values.append(logp.gather(-1, a[None, :, None].expand(b, -1, 1))[..., 0])
         if len(values) == 2:  # contrast: log p(A) - log p(B)
             return (values[0].sum(-1) - values[1].sum(-1))[:, None]
         return values[0]
+
+
+def steps_from_logp(logp: torch.Tensor, answer_ids) -> dict[str, np.ndarray]:
+    """Per answer token: log-probability, probability, entropy and rank from (n_answer, vocab) log-probs."""
+    logp = logp.double()
+    target = torch.tensor(list(answer_ids), device=logp.device)
+    chosen = logp.gather(-1, target[:, None])[:, 0]
+    return {
+        "log_prob": chosen.cpu().numpy(),
+        "probability": chosen.exp().cpu().numpy(),
+        "entropy": (-(logp.exp() * logp).sum(-1)).cpu().numpy(),
+        "rank": ((logp > chosen[:, None]).sum(-1) + 1).double().cpu().numpy(),
+    }
 
 
 def _vjp_rows(target_values: torch.Tensor, wrt: torch.Tensor, weights: torch.Tensor, vjp_batch: int,
@@ -135,51 +154,71 @@ def default_vjp_batch(lm: LanguageModel) -> int:
 
 def gradient_token_matrix(lm: LanguageModel, inp: AuditInput, method: str, *, baseline: str | int = "zero",
                           n_steps: int = 16, integration: str = "gausslegendre", contrast_ids=None,
-                          vjp_batch: int | None = None, progress: Progress | None = None):
-    """Token-level matrix (rows x prompt tokens) and, for IG, the completeness delta per row."""
+                          vjp_batch: int | None = None, progress: Progress | None = None,
+                          matmul_precision: str = "highest"):
+    """Token-level matrix (rows x prompt tokens), the IG completeness delta (None otherwise), step scores."""
     target = _Target(lm, inp, contrast_ids)
     vjp_batch = vjp_batch or default_vjp_batch(lm)
     with torch.no_grad():
         x = target.emb(torch.tensor(list(inp.prompt_ids), device=lm.device))
     seq_len = inp.n_prompt + max(len(a) for a in target.answers)
     done = [0]
-    total_vjps = target.n_rows * (n_steps if method == "integrated_gradients" else 1)
+    n_chunks = -(-(n_steps + 2) // max(3, MAX_GRAD_ROWS // seq_len))
+    total_vjps = target.n_rows * (n_chunks if method == "integrated_gradients" else 1)
 
     def tick(k: int) -> None:
         done[0] += k
         if progress:
             progress(min(1.0, done[0] / total_vjps), f"gradients {done[0]}/{total_vjps}")
 
+    if matmul_precision not in ("highest", "high"):
+        raise InputError("matmul_precision is 'highest' (exact fp32) or 'high' (TF32 on GPUs, opt-in)")
+    previous = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision(matmul_precision)
+        return _gradient_token_matrix(lm, inp, method, target, x, tick, vjp_batch, baseline, n_steps, integration,
+                                      seq_len)
+    finally:
+        torch.set_float32_matmul_precision(previous)
+
+
+def _gradient_token_matrix(lm, inp, method, target, x, tick, vjp_batch, baseline, n_steps, integration, seq_len):
     with lm.lock, torch.enable_grad():
         if method in ("saliency", "input_x_gradient"):
             e = x[None].clone().requires_grad_(True)
-            values = target(e)
+            values = target(e, keep_row=0)
+            steps = steps_from_logp(target.kept_logp, inp.answer_ids)
             ones = torch.ones(1, device=lm.device)
             grads = _vjp_rows(values, e, ones, vjp_batch, tick)[:, 0]  # (rows, n, d)
             if method == "saliency":
-                return grads.abs().sum(-1).double().cpu().numpy(), None
-            return (grads * x[None]).sum(-1).double().cpu().numpy(), None
+                return grads.abs().sum(-1).double().cpu().numpy(), None, steps
+            return (grads * x[None]).sum(-1).double().cpu().numpy(), None, steps
         if method != "integrated_gradients":
             raise InputError(f"unknown gradient method {method!r}")
         base = baseline_embeddings(lm, inp.prompt_ids, baseline).detach()
         alphas, weights = integration_points(n_steps, integration)
+        # Two extra rows with zero weight, the input (alpha 1) and the baseline (alpha 0), ride in the
+        # first batch: they give f(input) - f(baseline) for the completeness delta and the step scores.
+        alphas = np.concatenate([[1.0, 0.0], alphas])
+        weights = np.concatenate([[0.0, 0.0], weights])
         delta = (x - base)
         total = torch.zeros(target.n_rows, inp.n_prompt, x.shape[1], dtype=torch.float64, device=lm.device)
-        step_chunk = max(1, MAX_GRAD_ROWS // seq_len)
-        for s0 in range(0, n_steps, step_chunk):
+        step_chunk = max(3, MAX_GRAD_ROWS // seq_len)
+        f_in = f_base = None
+        for s0 in range(0, len(alphas), step_chunk):
             a = torch.tensor(alphas[s0:s0 + step_chunk], dtype=x.dtype, device=lm.device)
             w = torch.tensor(weights[s0:s0 + step_chunk], dtype=torch.float32, device=lm.device)
             scaled = (base[None] + a[:, None, None] * delta[None]).requires_grad_(True)
-            values = target(scaled)
+            values = target(scaled, keep_row=0 if s0 == 0 else None)
+            if s0 == 0:
+                f_in, f_base = values[0].detach().double(), values[1].detach().double()
             g = _vjp_rows(values, scaled, w, vjp_batch, tick)  # (rows, steps, n, d), weights folded in
             total += g.sum(1).double()
             del values, g, scaled
         attr = (total * delta[None].double()).sum(-1)
-        with torch.no_grad():
-            f_in = target(x[None])[0].double()
-            f_base = target(base[None])[0].double()
         conv = (attr.sum(-1) - (f_in - f_base)).abs().max().item()
-        return attr.cpu().numpy(), conv
+        steps = steps_from_logp(target.kept_logp, inp.answer_ids)
+        return attr.cpu().numpy(), conv, steps
 
 
 def _make(method: str, description: str):
