@@ -116,6 +116,26 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gradcam(args: argparse.Namespace) -> int:
+    from .models import load_classifier
+    from .types import to_json
+    from .vision.cam import explain_image, overlay
+    from .vision.images import load_image
+
+    image = load_image(args.image)
+    classifier = load_classifier(args.model)
+    params = json.loads(args.params) if args.params else {}
+    result = explain_image(classifier, image, args.method, target=args.target, layer=args.layer,
+                           progress=_Bar(True), **params)
+    overlay(image, result.heatmap).save(args.out)
+    if args.json:
+        Path(args.json).write_text(to_json(result), encoding="utf-8")
+    top = ", ".join(f"{label} {p:.1%}" for _, label, p in result.top_classes)
+    print(f"{args.method} for {result.class_label!r} ({result.class_probability:.1%}) on layer {result.layer} in "
+          f"{result.elapsed_s:.2f} s; top-5: {top}; overlay written to {args.out}")
+    return 0
+
+
 def _chat_prompt(lm, text: str):
     from .text.lm import build_prompt
 
@@ -165,6 +185,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", required=True, help="output file for the TextAttribution JSON")
     p.add_argument("--html", help="also write a self-contained HTML view")
     p.set_defaults(func=cmd_attribute)
+
+    p = sub.add_parser("gradcam", help="class activation map of an image classifier")
+    p.add_argument("image")
+    p.add_argument("--method", default="gradcam")
+    p.add_argument("--target", help="class id or label (default: top-1)")
+    p.add_argument("--layer", help="target layer name (default: chosen for the model)")
+    p.add_argument("--model", default=None, help="efficientnet-lite0 (default) or a torchvision model name")
+    p.add_argument("--params", help="method parameters as JSON")
+    p.add_argument("--out", required=True, help="overlay PNG")
+    p.add_argument("--json", help="ImageAttribution JSON")
+    p.set_defaults(func=cmd_gradcam)
     return parser
 
 

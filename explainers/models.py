@@ -267,6 +267,8 @@ class ImageClassifier:
     input_size: int
     preprocess: Callable[[Any], Any]
     target_layer_name: str
+    # For methods that run one forward per channel (ScoreCAM, AblationCAM): a layer with fewer channels.
+    per_channel_layer_name: str | None = None
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def module(self, name: str) -> Any:
@@ -309,7 +311,8 @@ def _load_efficientnet_lite0() -> ImageClassifier:
         return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
 
     return ImageClassifier(model=model, model_id=DEFAULT_CLASSIFIER, labels=imagenet_labels(), input_size=size,
-                           preprocess=preprocess, target_layer_name="_conv_head")
+                           preprocess=preprocess, target_layer_name="_bn1",
+                           per_channel_layer_name="_blocks.15._bn2")
 
 
 # Last convolutional block for common torchvision CNNs (what Grad-CAM should look at).

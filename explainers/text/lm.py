@@ -216,6 +216,9 @@ def answer_log_probs(lm: LanguageModel, prompts: Sequence[Sequence[int]], answer
     """
     answer = list(answer_ids)
     n_ans = len(answer)
+    # Everything deleted: the answer is scored after one neutral token (BOS if the model has one).
+    neutral = lm.tokenizer.bos_token_id if lm.tokenizer.bos_token_id is not None else (lm.tokenizer.pad_token_id or 0)
+    prompts = [list(p) if len(p) else [neutral] for p in prompts]
     order = sorted(range(len(prompts)), key=lambda k: len(prompts[k]))
     out = np.zeros((len(prompts), n_ans), dtype=np.float64)
     pad = lm.tokenizer.pad_token_id or 0

@@ -38,9 +38,6 @@ class VariantScorer:
     def __call__(self, masks: np.ndarray) -> np.ndarray:
         masks = np.atleast_2d(np.asarray(masks, dtype=bool))
         prompts = [self.prompt_for(m) for m in masks]
-        for p in prompts:
-            if not p:
-                p.append(self.lm.tokenizer.pad_token_id or 0)  # all removed: keep one neutral token
         self.calls += len(prompts)
         a = answer_log_probs(self.lm, prompts, self.inp.answer_ids, progress=self.progress)
         if self.contrast_ids is None:
