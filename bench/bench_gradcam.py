@@ -41,11 +41,11 @@ def main() -> None:
         with torch.no_grad():
             class_id = int(clf.model(x).argmax())
 
-        def raw():
+        def raw(cls=cls, layer=layer, class_id=class_id):
             with cls(model=clf.model, target_layers=[clf.module(layer)]) as cam:
                 cam(input_tensor=clf.preprocess(image), targets=[ClassifierOutputTarget(class_id)])
 
-        def ours():
+        def ours(method=method, layer=layer, class_id=class_id):
             explain_image(clf, image, method, target=class_id, layer=layer)
 
         t_raw, t_ours = timed(raw, repeats), timed(ours, repeats)
