@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dashboard.resources import language_model
+from dashboard.resources import embedder, language_model
+from explainers.retrieval.grounding import ground
 from explainers.text.explain import explain
 from explainers.text.lm import build_prompt, prepare
 
@@ -12,3 +13,7 @@ def run_attribution(question: str, sources: tuple[str, ...], answer: str | None,
     lm = language_model()
     inp = prepare(lm, build_prompt(lm, question, sources), answer, max_new_tokens=max_new_tokens)
     return explain(lm, inp, method, granularity, progress=progress)
+
+
+def run_grounding(question: str, sources: tuple[str, ...], answer: str):
+    return ground(answer, list(sources), question, embedder=embedder())

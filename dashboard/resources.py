@@ -8,3 +8,8 @@ from explainers import models
 @st.cache_resource(show_spinner="Loading the language model...")
 def language_model(model_id: str = models.DEFAULT_LM):
     return models.load_lm(model_id)
+
+
+@st.cache_resource(show_spinner="Loading the sentence embedder...")
+def embedder(model_id: str = models.DEFAULT_EMBEDDER):
+    return models.load_embedder(model_id)

@@ -28,7 +28,10 @@ def test_audit_page_runs_the_demo(lm):
     at.button[0].click().run()
     assert not at.exception, at.exception
     assert "Paris" in at.text[0].value  # the generated answer, rendered as plain text
-    assert len(at.dataframe) == 2
+    assert len(at.dataframe) == 3  # top inputs, step scores, grounding
+    grounding = at.dataframe[2].value
+    assert list(grounding["label"]) and set(grounding["label"]) <= {"supported", "unsupported", "contradicted"}
+    assert at.metric[0].label == "Answer support probability"
 
 
 def test_explainers_never_import_streamlit():

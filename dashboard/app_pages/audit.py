@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard.compute import run_attribution
+from dashboard.compute import run_attribution, run_grounding
 from explainers import ExplainerError, list_methods
 
 DEMO_QUESTION = "What is the capital of France?"
@@ -24,8 +24,10 @@ if submitted:
     srcs = tuple(p.strip() for p in sources.split("\n\n") if p.strip())
     bar = st.progress(0.0, text="starting")
     try:
-        st.session_state["attribution"] = run_attribution(question, srcs, answer or None, method, granularity,
-                                                          progress=lambda f, m: bar.progress(min(1.0, f), text=m))
+        result = run_attribution(question, srcs, answer or None, method, granularity,
+                                 progress=lambda f, m: bar.progress(min(1.0, f), text=m))
+        st.session_state["attribution"] = result
+        st.session_state["grounding"] = run_grounding(question, srcs, result.output_text) if srcs else None
     except ExplainerError as exc:
         st.error(str(exc))
     bar.empty()
@@ -42,3 +44,12 @@ if result is not None:
                           "probability": result.step_scores["probability"],
                           "entropy": result.step_scores["entropy"]})
     st.dataframe(steps, hide_index=True)
+
+grounding = st.session_state.get("grounding")
+if result is not None and grounding is not None:
+    st.subheader("Is it supported by the sources?")
+    st.metric("Answer support probability", f"{grounding.answer_support_probability:.0%}")
+    rows = [{"sentence": s.sentence, "label": s.label, "support": round(s.support_probability, 3),
+             "cited source": s.source_text[s.source_span[0]:s.source_span[1]] if s.source_span else "",
+             "reasons": "; ".join(s.reasons)} for s in grounding.sentences]
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
