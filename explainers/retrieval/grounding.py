@@ -103,6 +103,22 @@ def _content_bigrams(toks: Sequence[_Tok]) -> set[tuple[str, str]]:
     return set(zip(c, c[1:]))
 
 
+_VEC_CACHE: dict[tuple[str, str], np.ndarray] = {}
+_VEC_CACHE_MAX = 50_000
+
+
+def encode_cached(embedder, texts: Sequence[str]) -> np.ndarray:
+    """Embed texts in one batch, reusing vectors already computed (the same chunks recur across answers)."""
+    key = getattr(embedder, "model_id", "")
+    missing = list(dict.fromkeys(t for t in texts if (key, t) not in _VEC_CACHE))
+    if missing:
+        if len(_VEC_CACHE) + len(missing) > _VEC_CACHE_MAX:
+            _VEC_CACHE.clear()
+        for t, v in zip(missing, embedder.encode(missing)):
+            _VEC_CACHE[(key, t)] = v
+    return np.stack([_VEC_CACHE[(key, t)] for t in texts]) if texts else np.zeros((0, embedder.dimension), np.float32)
+
+
 def prepare_sources(chunks: Sequence[Chunk], embedder=None) -> _Sources:
     words, numbers, sents, where, near, adjacent = set(), set(), [], {}, set(), set()
     for ci, ch in enumerate(chunks):
@@ -125,7 +141,7 @@ def prepare_sources(chunks: Sequence[Chunk], embedder=None) -> _Sources:
                     near.add((v, w))
     vecs = None
     if embedder is not None and sents:
-        vecs = embedder.encode([chunks[ci].text[a:b] for ci, a, b in sents])
+        vecs = encode_cached(embedder, [chunks[ci].text[a:b] for ci, a, b in sents])
     return _Sources(tuple(chunks), frozenset(words), where, frozenset(near), frozenset(adjacent), frozenset(numbers), tuple(sents), vecs)
 
 
@@ -247,11 +263,11 @@ def answer_sentences(answer: str) -> list[tuple[int, int]]:
     return spans or ([(0, len(answer))] if answer.strip() else [])
 
 
-def sentence_signals(sentence: str, question: str, src: _Sources, embedder=None):
+def sentence_signals(sentence: str, question: str, src: _Sources, embedder=None, vector: np.ndarray | None = None):
     signals, unsupported, reasons = lexical_signals(sentence, question, src)
     best_sent, sim = None, 0.0
     if embedder is not None and src.sentence_vecs is not None and len(src.sentences):
-        v = embedder.encode([sentence])[0]
+        v = vector if vector is not None else encode_cached(embedder, [sentence])[0]
         sims = src.sentence_vecs @ v
         k = int(np.argmax(sims))
         best_sent, sim = src.sentences[k], float(sims[k])
@@ -285,9 +301,11 @@ def ground(answer: str, sources: Sequence[str | Chunk], question: str = "", *, e
         fusion = load_fusion("lm" if lm is not None else "lexical")
     src = prepare_sources(chunks, embedder)
     results, rows = [], []
-    for a, b in answer_sentences(answer):
+    spans = answer_sentences(answer)
+    vectors = encode_cached(embedder, [answer[a:b] for a, b in spans]) if embedder is not None else [None] * len(spans)
+    for (a, b), vector in zip(spans, vectors):
         sentence = answer[a:b]
-        signals, unsupported, reasons, best = sentence_signals(sentence, question, src, embedder)
+        signals, unsupported, reasons, best = sentence_signals(sentence, question, src, embedder, vector)
         if lm is not None and "context_reliance" in fusion.features:
             signals["context_reliance"] = context_reliance(lm, question, [c.text for c in chunks], sentence)
         if nli is not None:
