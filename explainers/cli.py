@@ -192,7 +192,8 @@ def cmd_ground(args: argparse.Namespace) -> int:
 
     chunks = _sources_from(args)
     result = ground(args.answer, chunks, args.question or "", embedder=load_embedder(args.embedder),
-                    lm=load_lm(args.model) if args.with_lm else None, nli=NLIScorer(args.nli) if args.nli else None)
+                    lm=load_lm(args.model) if args.with_lm else None, nli=NLIScorer(args.nli) if args.nli else None,
+                    extra_lm_signals=args.with_lm)
     if args.json:
         Path(args.json).write_text(to_json(result, indent=1), encoding="utf-8")
     for s in result.sentences:
@@ -311,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--question", default="")
     p.add_argument("--answer", required=True)
     p.add_argument("-k", type=int, default=5)
-    p.add_argument("--with-lm", action="store_true", help="add the LM context-reliance signal")
+    p.add_argument("--with-lm", action="store_true",
+                   help="add the LM signals: context reliance (fused), attribution mass and sampling consistency (shown)")
     p.add_argument("--nli", help="a Hugging Face NLI model id or folder, as one more signal")
     p.add_argument("--model", default=None)
     p.add_argument("--embedder", default=None)

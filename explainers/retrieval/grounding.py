@@ -258,9 +258,25 @@ def load_fusion(name: str = "lexical") -> Fusion:
     return Fusion.from_json(data.read_text(encoding="utf-8"))
 
 
-def answer_sentences(answer: str) -> list[tuple[int, int]]:
-    spans = sentence_spans(answer)
-    return spans or ([(0, len(answer))] if answer.strip() else [])
+_CLAUSE = re.compile(r";\s+|,\s+(?:and|but|while|whereas)\s+|\s+(?:and|but)\s+(?=(?:it|he|she|they|this|that|the)\b)")
+
+
+def answer_sentences(answer: str, claims: bool = True) -> list[tuple[int, int]]:
+    """Sentence spans; with ``claims``, a sentence is further cut where it joins clauses (;  , and  , but ...)
+    when both sides keep at least three words, so each claim gets its own verdict."""
+    spans = sentence_spans(answer) or ([(0, len(answer))] if answer.strip() else [])
+    if not claims:
+        return spans
+    out = []
+    for a, b in spans:
+        start = a
+        for m in _CLAUSE.finditer(answer, a, b):
+            left, right = answer[start:m.start()], answer[m.end():b]
+            if len(left.split()) >= 3 and len(right.split()) >= 3:
+                out.append((start, m.start()))
+                start = m.end()
+        out.append((start, b))
+    return out
 
 
 def sentence_signals(sentence: str, question: str, src: _Sources, embedder=None, vector: np.ndarray | None = None):
@@ -288,8 +304,43 @@ def context_reliance(lm, question: str, sources: Sequence[str], sentence_text: s
     return float((lp[0] - lp[1]).mean())
 
 
+def attribution_mass(lm, question: str, sources: Sequence[str], answer: str) -> list[tuple[tuple[int, int], float]]:
+    """Per answer sentence: the share of positive occlusion attribution that falls on the sources (vs the
+    question and instruction), by deleting each source / the question and re-scoring the sentence."""
+    from ..text.explain import explain
+    from ..text.lm import build_prompt, prepare
+
+    inp = prepare(lm, build_prompt(lm, question or "Answer from the sources.", list(sources)), answer)
+    res = explain(lm, inp, "feature_ablation", "span", output_granularity="sentence")
+    src_spans = [v for k, v in inp.prompt.spans.items() if k.startswith("source")]
+    is_src = np.array([any(u.start < b and u.end > a for a, b in src_spans) for u in res.input_units])
+    out = []
+    for unit, row in zip(res.output_units, res.scores):
+        pos = np.clip(row, 0, None) * ~np.array([u.special for u in res.input_units])
+        total = pos.sum()
+        out.append(((unit.start, unit.end), float(pos[is_src].sum() / total) if total > 1e-9 else 0.0))
+    return out
+
+
+def sampling_consistency(lm, question: str, sources: Sequence[str], sentence: str, samples: int = 3,
+                         seed: int = 0) -> float:
+    """Share of the sentence's content words that the model also says in ``samples`` sampled answers (mean)."""
+    from ..text.lm import generate
+
+    words = {t.norm for t in tokens(sentence) if t.content}
+    if not words:
+        return 1.0
+    shares = []
+    for k in range(samples):
+        text = generate(lm, question or "Summarise the sources.", list(sources), max_new_tokens=48, greedy=False,
+                        seed=seed + k).answer
+        said = {t.norm for t in tokens(text)}
+        shares.append(len(words & said) / len(words))
+    return float(np.mean(shares))
+
+
 def ground(answer: str, sources: Sequence[str | Chunk], question: str = "", *, embedder=None, lm=None,
-           nli=None, fusion: Fusion | None = None) -> Grounding:
+           nli=None, fusion: Fusion | None = None, extra_lm_signals: bool = False, samples: int = 3) -> Grounding:
     """Verdict per answer sentence with its best source chunk and span, and an answer-level probability."""
     started = time.perf_counter()
     if not answer or not answer.strip():
@@ -312,6 +363,19 @@ def ground(answer: str, sources: Sequence[str | Chunk], question: str = "", *, e
             signals.update(nli.scores(src.chunks[best[0]].text if best else chunks[0].text, sentence))
         rows.append(signals)
         results.append((a, b, sentence, signals, unsupported, reasons, best))
+    if lm is not None and extra_lm_signals:
+        # Shown to the reviewer as reasons; not in the fitted fusion (they cost seconds per answer, too much
+        # to compute over the development set here).
+        masses = attribution_mass(lm, question, [c.text for c in chunks], answer)
+        for a, b, sentence, signals, _, reasons, _ in results:
+            overlapping = [m for (s0, e0), m in masses if s0 < b and e0 > a]
+            signals["source_attribution_mass"] = float(np.mean(overlapping)) if overlapping else 0.0
+            signals["sampling_consistency"] = sampling_consistency(lm, question, [c.text for c in chunks], sentence,
+                                                                   samples)
+            if signals["source_attribution_mass"] < 0.5:
+                reasons.append(f"only {signals['source_attribution_mass']:.0%} of the model's evidence for it lies in the sources")
+            if signals["sampling_consistency"] < 0.5:
+                reasons.append(f"resampled answers repeat {signals['sampling_consistency']:.0%} of its content words")
     probs = fusion.predict(rows)
     out = []
     for (a, b, sentence, signals, unsupported, reasons, best), p in zip(results, probs):
@@ -321,7 +385,7 @@ def ground(answer: str, sources: Sequence[str | Chunk], question: str = "", *, e
             label = "contradicted"
             reasons = list(reasons) + [f"the NLI model finds a contradiction ({signals['nli_contradiction']:.0%})"]
         chunk = src.chunks[best[0]] if best else None
-        if not reasons and label == "supported":
+        if not any("in no source" in r or "evidence" in r for r in reasons) and label == "supported" and not reasons:
             reasons = ["every content word is in the sources"]
         out.append(SentenceGrounding(
             sentence=sentence, start=a, end=b, support_probability=p, label=label,

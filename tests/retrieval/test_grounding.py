@@ -181,3 +181,21 @@ def test_nli_model_path_with_a_tiny_random_model(tmp_path, embedder):
     sig = res.sentences[0].signals
     assert 0 <= sig["nli_entailment"] <= 1 and 0 <= sig["nli_contradiction"] <= 1
     assert sig["nli_entailment"] + sig["nli_contradiction"] <= 1 + 1e-6
+
+
+def test_claims_are_split_and_lm_signals_are_reasons(embedder, lm):
+    from explainers.retrieval.grounding import answer_sentences
+
+    answer = "The Eiffel Tower was designed by the company of Gustave Eiffel, and it was painted blue by Napoleon in 1950."
+    assert [answer[a:b] for a, b in answer_sentences(answer)] == [
+        "The Eiffel Tower was designed by the company of Gustave Eiffel", "it was painted blue by Napoleon in 1950."]
+    assert len(answer_sentences("Paris, and Rome.")) == 1  # too short to be two claims
+    res = ground(answer, SOURCES, "Who designed the Eiffel Tower?", embedder=embedder, lm=lm, extra_lm_signals=True,
+                 samples=2)
+    first, second = res.sentences
+    assert first.label == "supported" and second.label == "unsupported"
+    for s in res.sentences:
+        assert 0.0 <= s.signals["source_attribution_mass"] <= 1.0
+        assert 0.0 <= s.signals["sampling_consistency"] <= 1.0
+        assert "context_reliance" in s.signals
+    assert second.signals["sampling_consistency"] < first.signals["sampling_consistency"]
