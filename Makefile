@@ -30,6 +30,8 @@ test: prepare
 
 bench: prepare
 	$(PY) bench/bench_attribution.py
+	$(PY) bench/bench_gradcam.py
+	$(PY) bench/bench_grounding.py
 
 clean:
 	rm -rf $(VENV)

@@ -22,7 +22,7 @@ import torch
 from ..errors import InputError
 from ..models import LanguageModel
 from ..registry import register
-from .lm import AuditInput, Progress, lm_backbone
+from .lm import AuditInput, Progress, lm_backbone, steps_from_logp
 
 MAX_GRAD_ROWS = 16384  # (steps x sequence length) per forward graph kept for backward; bounds memory
 
@@ -105,19 +105,6 @@ class _Target:
         if len(values) == 2:  # contrast: log p(A) - log p(B)
             return (values[0].sum(-1) - values[1].sum(-1))[:, None]
         return values[0]
-
-
-def steps_from_logp(logp: torch.Tensor, answer_ids) -> dict[str, np.ndarray]:
-    """Per answer token: log-probability, probability, entropy and rank from (n_answer, vocab) log-probs."""
-    logp = logp.double()
-    target = torch.tensor(list(answer_ids), device=logp.device)
-    chosen = logp.gather(-1, target[:, None])[:, 0]
-    return {
-        "log_prob": chosen.cpu().numpy(),
-        "probability": chosen.exp().cpu().numpy(),
-        "entropy": (-(logp.exp() * logp).sum(-1)).cpu().numpy(),
-        "rank": ((logp > chosen[:, None]).sum(-1) + 1).double().cpu().numpy(),
-    }
 
 
 def _vjp_rows(target_values: torch.Tensor, wrt: torch.Tensor, weights: torch.Tensor, vjp_batch: int,

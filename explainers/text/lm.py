@@ -264,6 +264,19 @@ def lm_backbone(lm: LanguageModel):
     return body, head
 
 
+def steps_from_logp(logp: torch.Tensor, answer_ids: Sequence[int]) -> dict[str, np.ndarray]:
+    """Per answer token: log-probability, probability, entropy and rank from (n_answer, vocab) log-probs."""
+    logp = logp.double()
+    target = torch.tensor(list(answer_ids), device=logp.device)
+    chosen = logp.gather(-1, target[:, None])[:, 0]
+    return {
+        "log_prob": chosen.cpu().numpy(),
+        "probability": chosen.exp().cpu().numpy(),
+        "entropy": (-(logp.exp() * logp).sum(-1)).cpu().numpy(),
+        "rank": ((logp > chosen[:, None]).sum(-1) + 1).double().cpu().numpy(),
+    }
+
+
 @torch.no_grad()
 def step_scores(lm: LanguageModel, inp: AuditInput) -> dict[str, np.ndarray]:
     """Per answer token: log-probability, probability, entropy of the next-token distribution, rank."""
@@ -271,14 +284,5 @@ def step_scores(lm: LanguageModel, inp: AuditInput) -> dict[str, np.ndarray]:
     body, head = lm_backbone(lm)
     with lm.lock:
         h = body(input_ids=ids).last_hidden_state[0, inp.n_prompt - 1: inp.n_prompt - 1 + inp.n_answer]
-        logp = torch.log_softmax(head(h).double(), dim=-1)
-    target = torch.tensor(inp.answer_ids, device=logp.device)
-    chosen = logp.gather(-1, target[:, None])[:, 0]
-    entropy = -(logp.exp() * logp).sum(-1)
-    rank = (logp > chosen[:, None]).sum(-1) + 1
-    return {
-        "log_prob": chosen.cpu().numpy(),
-        "probability": chosen.exp().cpu().numpy(),
-        "entropy": entropy.cpu().numpy(),
-        "rank": rank.double().cpu().numpy(),
-    }
+        logp = torch.log_softmax(head(h).float(), dim=-1)
+    return steps_from_logp(logp, inp.answer_ids)
