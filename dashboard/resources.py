@@ -13,3 +13,8 @@ def language_model(model_id: str = models.DEFAULT_LM):
 @st.cache_resource(show_spinner="Loading the sentence embedder...")
 def embedder(model_id: str = models.DEFAULT_EMBEDDER):
     return models.load_embedder(model_id)
+
+
+@st.cache_resource(show_spinner="Loading the image classifier...")
+def classifier(name: str = models.DEFAULT_CLASSIFIER):
+    return models.load_classifier(name)

@@ -16,7 +16,7 @@ def test_home_page_lists_the_audit_pages():
 
 
 def test_placeholder_pages_say_they_are_not_available():
-    for page in ("cnn_vs_llm", "review", "reports"):
+    for page in ("review", "reports"):
         at = AppTest.from_file(str(ROOT / "dashboard" / "app_pages" / f"{page}.py"), default_timeout=30).run()
         assert not at.exception
         assert "not available yet" in at.info[0].value
@@ -50,3 +50,12 @@ def test_no_unsafe_html_in_dashboard():
     for path in (ROOT / "dashboard").rglob("*.py"):
         src = path.read_text()
         assert "unsafe_allow_html" not in src and "components.html" not in src and "st.html" not in src, path
+
+
+def test_cnn_vs_llm_page_compares_both(lm, classifier):
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app_pages" / "cnn_vs_llm.py"), default_timeout=180).run()
+    assert not at.exception
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    captions = [t.value for t in at.text]
+    assert any("espresso" in c for c in captions) and any("deletion AUC" in c for c in captions)

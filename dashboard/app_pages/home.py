@@ -12,8 +12,8 @@ st.subheader("Pages")
 st.markdown(
     """
 - **Audit** — question, sources and answer; token attributions with method and granularity selectors,
-  per-token probability and entropy.
-- **CNN vs LLM** — Grad-CAM on an image classifier beside token attributions *(not available yet)*.
+  per-token probability and entropy; grounding of each answer sentence in the sources.
+- **CNN vs LLM** — Grad-CAM on an image classifier beside token attributions, one colour scale, deletion curves.
 - **Review queue** — saved audits and verdicts (accept / edit / reject) *(not available yet)*.
 - **Reports** — JSON, HTML and PDF exports *(not available yet)*.
 """
