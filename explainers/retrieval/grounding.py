@@ -4,7 +4,7 @@ No NLI model ships offline, so the verdict fuses signals we do have, each kept a
 - ``content_support``: share of the sentence's content words found in the sources or the question;
 - ``source_recall``: share of the words the answer adds beyond the question that the sources hold;
 - ``pair_support``: share of adjacent content-word pairs that stand together in one source sentence;
-- ``phrase_support``: the same pairs within three content words of each other there (phrasing kept);
+- ``phrase_support``: the same pairs within five content words of each other there (phrasing kept);
 - ``bigram_support``: the same pairs adjacent and in order in a source sentence (copied wording);
 - ``novel_numbers`` / ``novel_names``: numbers or capitalised names that no source (nor the question) has;
 - ``embedding_similarity``: best cosine between the sentence and a source sentence (MiniLM);
@@ -45,6 +45,7 @@ _MONTHS = {"january", "february", "march", "april", "may", "june", "july", "augu
 LEXICAL_FEATURES = ("content_support", "source_recall", "pair_support", "phrase_support", "novel_numbers", "novel_names",
                     "embedding_similarity")
 LM_FEATURES = ("context_reliance",)
+PHRASE_WINDOW = 5  # content words apart that still count as "one phrase" in a source sentence
 NEGATIVE_SIGNALS = ("novel_numbers", "novel_names", "nli_contradiction")  # more of it: less supported
 
 
@@ -136,7 +137,7 @@ def prepare_sources(chunks: Sequence[Chunk], embedder=None) -> _Sources:
             content = [t.norm for t in sent_toks if t.content]
             adjacent.update(zip(content, content[1:]))
             for i, w in enumerate(content):
-                for v in content[i + 1: i + 4]:
+                for v in content[i + 1: i + 1 + PHRASE_WINDOW]:
                     near.add((w, v))
                     near.add((v, w))
     vecs = None

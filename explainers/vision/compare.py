@@ -48,7 +48,7 @@ def side_by_side(image: ImageAttribution, text: TextAttribution, image_curve: De
     top10 = float((heat >= np.quantile(heat, 0.9)).mean() and heat[heat >= np.quantile(heat, 0.9)].sum()
                   / max(np.abs(heat).sum(), 1e-12))
     img_caption = (f"{image.method} for '{image.class_label}' ({image.class_probability:.0%}): the top 10 % of "
-                   f"pixels hold {top10:.0%} of the heat, centred {_top_region(heat)}; deletion AUC "
+                   f"pixels hold {top10:.0%} of the heat, mostly in the {_top_region(heat)} of the image; deletion AUC "
                    f"{image_curve.deletion_auc:.2f} (lower is more faithful).")
     tops = ", ".join(repr(u.text.strip()) for u, _ in text.top_inputs(3))
     txt_caption = (f"{text.method} at {text.granularity} level: the answer leans most on {tops}; deleting the "
