@@ -335,19 +335,19 @@ def _load_torchvision(name: str) -> ImageClassifier:
     import torchvision
 
     try:
-        weights_enum = torchvision.models.get_model_weights(name)
-        weights = weights_enum.DEFAULT
-        model = torchvision.models.get_model(name, weights=weights)
+        weights = torchvision.models.get_model_weights(name).DEFAULT
     except (ValueError, KeyError) as exc:
         raise ModelNotAvailableError(
             f"unknown classifier {name!r}; use {DEFAULT_CLASSIFIER!r} or a torchvision classification model name "
             "such as resnet18, mobilenet_v3_small, efficientnet_b0, vgg11, densenet121"
         ) from exc
-    except (OSError, RuntimeError, Exception) as exc:  # noqa: BLE001 - download failures come in many types
+    try:
+        model = torchvision.models.get_model(name, weights=weights)
+    except Exception as exc:  # noqa: BLE001 - a failed download surfaces as URLError, OSError, RuntimeError...
         raise ModelNotAvailableError(
             f"the weights of torchvision model {name!r} are not available offline ({exc}). Put the file "
-            f"{weights.url.rsplit('/', 1)[-1] if 'weights' in dir() else '<weights>.pth'} into "
-            f"{torch.hub.get_dir()}/checkpoints or use the default {DEFAULT_CLASSIFIER!r}."
+            f"{weights.url.rsplit('/', 1)[-1]} into {torch.hub.get_dir()}/checkpoints or use the default "
+            f"{DEFAULT_CLASSIFIER!r}."
         ) from exc
     model.eval()
     layer = next((v for k, v in TORCHVISION_TARGET_LAYERS.items() if name.startswith(k)), None)

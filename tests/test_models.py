@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -85,3 +87,12 @@ def test_conversion_is_atomic_and_reused(tmp_path, monkeypatch):
     assert models.prepare_default_lm() == path
     assert (path / "model.safetensors").stat().st_mtime == mtime
     assert [p.name for p in path.parent.iterdir() if ".tmp-" in p.name] == []
+
+
+def test_torchvision_model_without_cached_weights_says_where_to_put_them():
+    import torch
+
+    if (Path(torch.hub.get_dir()) / "checkpoints" / "resnet18-f37072fd.pth").exists():
+        pytest.skip("resnet18 weights are cached on this machine")
+    with pytest.raises(ModelNotAvailableError, match="resnet18-f37072fd.pth into .*checkpoints"):
+        models.load_classifier("resnet18")
