@@ -386,7 +386,7 @@ def ground(answer: str, sources: Sequence[str | Chunk], question: str = "", *, e
             label = "contradicted"
             reasons = list(reasons) + [f"the NLI model finds a contradiction ({signals['nli_contradiction']:.0%})"]
         chunk = src.chunks[best[0]] if best else None
-        if not any("in no source" in r or "evidence" in r for r in reasons) and label == "supported" and not reasons:
+        if label == "supported" and not reasons:
             reasons = ["every content word is in the sources"]
         out.append(SentenceGrounding(
             sentence=sentence, start=a, end=b, support_probability=p, label=label,

@@ -73,8 +73,7 @@ def explain(lm: LanguageModel, inp: AuditInput, method: str = "integrated_gradie
     if contrast_ids is not None:
         scores = unit_matrix  # one row: the contrast
         out_units = [Unit(inp.answer, 0, len(inp.answer))]
-        steps_out = {"log_prob": np.array([steps["log_prob"].sum()]), "probability": np.array([np.exp(steps["log_prob"].sum())]),
-                     "entropy": np.array([steps["entropy"].mean()]), "rank": np.array([steps["rank"].max()])}
+        steps_out = _aggregate_steps(steps, [list(range(inp.n_answer))])
         target = f"log p(answer) - log p({contrast!r})"
         seq = scores[0]
     else:
