@@ -1,0 +1,170 @@
+"""Audits and verdicts in a real database (SQLAlchemy): SQLite by default, PostgreSQL by URL.
+
+Append-only: saving an audit again adds a new version; a verdict is a new row; nothing is updated or deleted.
+Every row records who and when. SQLite runs in WAL mode with synchronous=FULL and a busy timeout, and each write
+is one ``BEGIN IMMEDIATE`` transaction, so concurrent writers queue instead of failing and a crash never loses
+a committed verdict.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import (Column, DateTime, Float, ForeignKey, Integer, MetaData, String, Table, Text, create_engine,
+                        event, func, select)
+from sqlalchemy.engine import Engine
+
+from .errors import InputError
+from .types import AuditReport, from_json, to_json
+
+VERDICTS = ("accept", "edit", "reject")
+metadata = MetaData()
+
+audits = Table(
+    "audits", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("audit_key", String(64), nullable=False, index=True),  # one key, many versions
+    Column("version", Integer, nullable=False),
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("model_id", String(200), nullable=False, default=""),
+    Column("support_probability", Float, nullable=True),
+    Column("report_json", Text, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+verdicts = Table(
+    "verdicts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("audit_id", Integer, ForeignKey("audits.id"), nullable=False, index=True),
+    Column("verdict", String(16), nullable=False),
+    Column("edited_answer", Text, nullable=True),
+    Column("note", Text, nullable=False, default=""),
+    Column("reviewer", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def default_url() -> str:
+    if os.environ.get("AUDITLENS_DATABASE_URL"):
+        return os.environ["AUDITLENS_DATABASE_URL"]
+    from platformdirs import user_data_dir
+
+    data = Path(os.environ.get("AUDITLENS_DATA_DIR") or user_data_dir("auditlens"))
+    data.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{data / 'audits.db'}"
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we issue BEGIN IMMEDIATE ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@dataclass(frozen=True)
+class StoredAudit:
+    id: int
+    audit_key: str
+    version: int
+    question: str
+    answer: str
+    model_id: str
+    support_probability: float | None
+    created_by: str
+    created_at: datetime
+    latest_verdict: str | None = None
+
+    def report(self, store: "Store") -> AuditReport:
+        return store.load_report(self.id)
+
+
+class Store:
+    def __init__(self, url: str | None = None):
+        self.url = url or default_url()
+        self.engine = create_engine(self.url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            _sqlite_pragmas(self.engine)
+        metadata.create_all(self.engine)  # creates missing tables; later schema changes add migrations here
+
+    @staticmethod
+    def _who(name: str) -> str:
+        if not name or not name.strip():
+            raise InputError("a reviewer name is required")
+        return name.strip()[:200]
+
+    def save_audit(self, report: AuditReport, created_by: str, audit_key: str | None = None) -> int:
+        """Store a report; with an existing ``audit_key`` it becomes that audit's next version."""
+        who = self._who(created_by)
+        key = audit_key or os.urandom(8).hex()
+        support = report.grounding.answer_support_probability if report.grounding else None
+        with self.engine.begin() as conn:
+            version = conn.execute(select(func.coalesce(func.max(audits.c.version), 0))
+                                   .where(audits.c.audit_key == key)).scalar_one() + 1
+            res = conn.execute(audits.insert().values(
+                audit_key=key, version=version, question=report.question, answer=report.answer,
+                model_id=report.model_id, support_probability=support, report_json=to_json(report),
+                created_by=who, created_at=datetime.now(timezone.utc)))
+            return int(res.inserted_primary_key[0])
+
+    def add_verdict(self, audit_id: int, verdict: str, reviewer: str, note: str = "",
+                    edited_answer: str | None = None) -> int:
+        if verdict not in VERDICTS:
+            raise InputError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
+        if verdict == "edit" and not (edited_answer and edited_answer.strip()):
+            raise InputError("an 'edit' verdict needs the edited answer")
+        who = self._who(reviewer)
+        with self.engine.begin() as conn:
+            if conn.execute(select(audits.c.id).where(audits.c.id == audit_id)).first() is None:
+                raise InputError(f"no audit with id {audit_id}")
+            res = conn.execute(verdicts.insert().values(
+                audit_id=audit_id, verdict=verdict, edited_answer=edited_answer, note=note or "", reviewer=who,
+                created_at=datetime.now(timezone.utc)))
+            return int(res.inserted_primary_key[0])
+
+    def load_report(self, audit_id: int) -> AuditReport:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(audits.c.report_json).where(audits.c.id == audit_id)).first()
+        if row is None:
+            raise InputError(f"no audit with id {audit_id}")
+        return from_json(row[0])
+
+    def list_audits(self, reviewer: str | None = None, verdict: str | None = None) -> list[StoredAudit]:
+        latest = (select(verdicts.c.audit_id, func.max(verdicts.c.id).label("vid"))
+                  .group_by(verdicts.c.audit_id).subquery())
+        q = (select(audits, verdicts.c.verdict, verdicts.c.reviewer)
+             .outerjoin(latest, latest.c.audit_id == audits.c.id)
+             .outerjoin(verdicts, verdicts.c.id == latest.c.vid)
+             .order_by(audits.c.id.desc()))
+        out = []
+        with self.engine.connect() as conn:
+            for r in conn.execute(q):
+                if verdict and r.verdict != verdict:
+                    continue
+                if reviewer and r.reviewer != reviewer and r.created_by != reviewer:
+                    continue
+                out.append(StoredAudit(r.id, r.audit_key, r.version, r.question, r.answer, r.model_id,
+                                       r.support_probability, r.created_by, r.created_at, r.verdict))
+        return out
+
+    def history(self, audit_id: int) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(verdicts).where(verdicts.c.audit_id == audit_id).order_by(verdicts.c.id))
+            return [dict(r._mapping) for r in rows]
+
+    def count_verdicts(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(verdicts)).scalar_one())

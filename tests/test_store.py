@@ -1,0 +1,97 @@
+"""The review store: append-only versions and verdicts, concurrency, crash safety (real SQLite files)."""
+
+import multiprocessing as mp
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from explainers import InputError
+from explainers.store import Store
+from explainers.types import AuditReport
+
+
+def _report(answer="Paris is the capital.") -> AuditReport:
+    return AuditReport(question="What is the capital of France?", answer=answer, model_id="m")
+
+
+def test_versions_and_verdicts_are_append_only(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'a.db'}")
+    first = store.save_audit(_report(), "ana")
+    key = store.list_audits()[0].audit_key
+    second = store.save_audit(_report("Paris."), "ben", audit_key=key)
+    assert [a.version for a in store.list_audits()] == [2, 1]
+    store.add_verdict(first, "reject", "ana", note="wrong")
+    store.add_verdict(first, "edit", "ben", note="fixed", edited_answer="Paris.")
+    hist = store.history(first)
+    assert [h["verdict"] for h in hist] == ["reject", "edit"] and hist[1]["reviewer"] == "ben"
+    assert store.list_audits(verdict="edit")[0].id == first
+    assert store.load_report(second).answer == "Paris."
+    with pytest.raises(InputError, match="verdict must be"):
+        store.add_verdict(first, "maybe", "ana")
+    with pytest.raises(InputError, match="edited answer"):
+        store.add_verdict(first, "edit", "ana")
+    with pytest.raises(InputError, match="reviewer name"):
+        store.add_verdict(first, "accept", "  ")
+    with pytest.raises(InputError, match="no audit"):
+        store.add_verdict(999, "accept", "ana")
+
+
+def test_verdicts_survive_a_restart(tmp_path):
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    audit = Store(url).save_audit(_report(), "ana")
+    Store(url).add_verdict(audit, "accept", "ana", note="ok")
+    again = Store(url)
+    assert again.list_audits()[0].latest_verdict == "accept"
+    assert again.history(audit)[0]["note"] == "ok"
+
+
+def _writer(url: str, audit_id: int, n: int, who: str) -> None:
+    store = Store(url)
+    for k in range(n):
+        store.add_verdict(audit_id, "accept", who, note=str(k))
+
+
+def test_eight_writers_fifty_verdicts_each(tmp_path):
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    audit = Store(url).save_audit(_report(), "ana")
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(url, audit, 50, f"r{i}")) for i in range(8)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert all(p.exitcode == 0 for p in procs)
+    assert Store(url).count_verdicts() == 400
+
+
+def test_kill_during_writes_loses_no_committed_verdict(tmp_path):
+    db = tmp_path / "a.db"
+    url = f"sqlite:///{db}"
+    audit = Store(url).save_audit(_report(), "ana")
+    log = tmp_path / "committed.txt"
+    code = (
+        "import sys\nfrom explainers.store import Store\n"
+        f"s = Store({url!r})\n"
+        f"with open({str(log)!r}, 'a') as fh:\n"
+        "    for k in range(100000):\n"
+        f"        vid = s.add_verdict({audit}, 'accept', 'killer', note=str(k))\n"
+        "        fh.write(f'{vid}\\n'); fh.flush()\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.time() + 60
+    while time.time() < deadline and (not log.exists() or len(log.read_text().split()) < 30):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    committed = {int(x) for x in log.read_text().split()}
+    assert len(committed) >= 30
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    stored = {r[0] for r in con.execute("SELECT id FROM verdicts")}
+    con.close()
+    assert committed <= stored
