@@ -18,3 +18,10 @@ def embedder(model_id: str = models.DEFAULT_EMBEDDER):
 @st.cache_resource(show_spinner="Loading the image classifier...")
 def classifier(name: str = models.DEFAULT_CLASSIFIER):
     return models.load_classifier(name)
+
+
+@st.cache_resource(show_spinner=False)
+def review_store():
+    from explainers.store import Store
+
+    return Store()

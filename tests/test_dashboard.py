@@ -22,7 +22,8 @@ def test_placeholder_pages_say_they_are_not_available():
         assert "not available yet" in at.info[0].value
 
 
-def test_audit_page_runs_the_demo(lm):
+def test_audit_page_runs_the_demo(lm, tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDITLENS_DATABASE_URL", f"sqlite:///{tmp_path / 'audits.db'}")
     at = AppTest.from_file(str(ROOT / "dashboard" / "app_pages" / "audit.py"), default_timeout=120).run()
     assert not at.exception
     at.button[0].click().run()
@@ -32,6 +33,18 @@ def test_audit_page_runs_the_demo(lm):
     grounding = at.dataframe[2].value
     assert list(grounding["label"]) and set(grounding["label"]) <= {"supported", "unsupported", "contradicted"}
     assert at.metric[0].label == "Answer support probability"
+    # a verdict without a name is refused, with a name it is stored
+    at.button[1].click().run()
+    assert "reviewer name is required" in at.error[0].value
+    at.text_input[1].set_value("ana")
+    at.radio[0].set_value("reject")
+    at.text_area[3].set_value("not in <b>sources</b>")
+    at.button[1].click().run()
+    assert "Verdict saved" in at.success[0].value
+    from explainers.store import Store
+
+    stored = Store(f"sqlite:///{tmp_path / 'audits.db'}").list_audits()
+    assert stored[0].latest_verdict == "reject" and "Paris" in stored[0].answer
 
 
 def test_explainers_never_import_streamlit():

@@ -53,3 +53,28 @@ if result is not None and grounding is not None:
              "cited source": s.source_text[s.source_span[0]:s.source_span[1]] if s.source_span else "",
              "reasons": "; ".join(s.reasons)} for s in grounding.sentences]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
+
+if result is not None:
+    st.subheader("Your verdict")
+    st.caption("Running without sign-in: enter your name; it is stored with the verdict.")
+    with st.form("verdict"):
+        reviewer = st.text_input("Reviewer name", max_chars=200)
+        verdict = st.radio("Verdict", ["accept", "edit", "reject"], horizontal=True)
+        edited = st.text_area("Edited answer (for 'edit')", value="", max_chars=4000)
+        note = st.text_area("Note", value="", max_chars=4000)
+        save = st.form_submit_button("Save verdict")
+    if save:
+        from dashboard.resources import review_store
+        from explainers.types import AuditReport, Source
+
+        report = AuditReport(question=question, answer=result.output_text,
+                             sources=tuple(Source(f"source {k}", t) for k, t in enumerate(
+                                 [p.strip() for p in sources.split("\n\n") if p.strip()], 1)),
+                             model_id=result.model_id, attributions=(result,), grounding=grounding)
+        try:
+            store = review_store()
+            audit_id = store.save_audit(report, reviewer)
+            store.add_verdict(audit_id, verdict, reviewer, note=note, edited_answer=edited or None)
+            st.success(f"Verdict saved (audit {audit_id}).")
+        except ExplainerError as exc:
+            st.error(str(exc))
