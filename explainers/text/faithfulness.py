@@ -14,7 +14,7 @@ import numpy as np
 
 from ..models import LanguageModel
 from ..types import TextAttribution
-from .explain import prompt_units
+from .explain import prompt_units, prompt_without
 from .lm import AuditInput, answer_log_probs
 
 
@@ -40,15 +40,11 @@ def text_faithfulness(lm: LanguageModel, inp: AuditInput, attribution: TextAttri
     random_order = list(rng.permutation(content))
     ks = sorted({max(1, int(round(f * len(content)))) for f in fractions})
 
-    def without(removed: set[int]) -> list[int]:
-        drop = {t for u in removed for t in groups[u]}
-        return [t for i, t in enumerate(inp.prompt_ids) if i not in drop]
-
     prompts = [list(inp.prompt_ids)]
     for k in ks:
-        prompts.append(without(set(order[:k])))
-        prompts.append(without(set(content) - set(order[:k])))
-        prompts.append(without(set(random_order[:k])))
+        prompts.append(prompt_without(inp, groups, set(order[:k])))
+        prompts.append(prompt_without(inp, groups, set(content) - set(order[:k])))
+        prompts.append(prompt_without(inp, groups, set(random_order[:k])))
     lp = answer_log_probs(lm, prompts, inp.answer_ids).sum(1)
     full = lp[0]
     comp = tuple(float(full - lp[1 + 3 * i]) for i in range(len(ks)))

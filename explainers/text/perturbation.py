@@ -29,11 +29,9 @@ class VariantScorer:
         self.calls = 0
 
     def prompt_for(self, keep: np.ndarray) -> list[int]:
-        drop = set()
-        for u, kept in enumerate(keep):
-            if not kept:
-                drop.update(self.groups[u])
-        return [t for i, t in enumerate(self.inp.prompt_ids) if i not in drop]
+        from .explain import prompt_without
+
+        return prompt_without(self.inp, self.groups, np.flatnonzero(~np.asarray(keep, dtype=bool)))
 
     def __call__(self, masks: np.ndarray) -> np.ndarray:
         masks = np.atleast_2d(np.asarray(masks, dtype=bool))

@@ -30,9 +30,7 @@ def _cam(cam_cls, model, layers, reshape_transform=None, **kwargs):
         cam.activations_and_grads.release()
 
 
-def resolve_target(classifier: ImageClassifier, target: int | str, probs: torch.Tensor | None = None) -> int:
-    if target is None:
-        return int(probs.argmax())
+def resolve_target(classifier: ImageClassifier, target: int | str) -> int:
     if isinstance(target, str) and not target.isdigit():
         lowered = target.strip().lower()
         matches = [i for i, lbl in enumerate(classifier.labels) if lbl.lower() == lowered]
@@ -129,7 +127,7 @@ def explain_image(classifier: ImageClassifier, image: Image.Image, method: str =
     fn = get_explainer("image", method)
     started = time.perf_counter()
     x = classifier.preprocess(image)
-    class_id = None if target is None else resolve_target(classifier, target, None)
+    class_id = None if target is None else resolve_target(classifier, target)
     if layer is None and method in PER_CHANNEL_METHODS and classifier.per_channel_layer_name:
         layer = classifier.per_channel_layer_name  # 320 instead of 1280 forwards on EfficientNet-Lite0
     layer = layer or classifier.target_layer_name

@@ -72,7 +72,7 @@ def random_heatmap(shape: tuple[int, int], seed: int = 0) -> np.ndarray:
 
 def text_deletion_curve(lm, inp, attribution, n_steps: int = 10) -> DeletionCurve:
     """Delete the top-ranked prompt units (by whole-answer attribution) and follow p(answer), normalised."""
-    from ..text.explain import prompt_units
+    from ..text.explain import prompt_units, prompt_without
     from ..text.lm import answer_log_probs
 
     _, groups = prompt_units(inp, attribution.granularity)
@@ -83,10 +83,8 @@ def text_deletion_curve(lm, inp, attribution, n_steps: int = 10) -> DeletionCurv
     prompts_del, prompts_ins = [], []
     for f in fractions:
         top = set(order[: int(round(f * len(order)))])
-        drop_del = {t for u in top for t in groups[u]}
-        drop_ins = {t for u in set(content) - top for t in groups[u]}
-        prompts_del.append([t for i, t in enumerate(inp.prompt_ids) if i not in drop_del])
-        prompts_ins.append([t for i, t in enumerate(inp.prompt_ids) if i not in drop_ins])
+        prompts_del.append(prompt_without(inp, groups, top))
+        prompts_ins.append(prompt_without(inp, groups, set(content) - top))
     lp = answer_log_probs(lm, prompts_del + prompts_ins, inp.answer_ids).sum(1)
     full = lp[0]
     # per-token geometric mean probability ratio keeps long answers on the same [0, ~1] scale as images
