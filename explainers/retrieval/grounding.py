@@ -149,16 +149,20 @@ def prepare_sources(chunks: Sequence[Chunk], embedder=None) -> _Sources:
 def lexical_signals(sentence: str, question: str, src: _Sources) -> tuple[dict[str, float], list[tuple[int, int]], list[str]]:
     """Signals, unsupported spans (offsets in ``sentence``) and human-readable reasons."""
     toks = tokens(sentence)
-    q_words = {t.norm for t in tokens(question)}
+    q_toks = tokens(question)
+    q_words = {t.norm for t in q_toks}
     content = [t for t in toks if t.content]
-    supported = [t for t in content if t.norm in src.words or t.norm in q_words
-                 or (t.is_number and _number_forms(t) & src.numbers)]
+
+    def in_sources(t: _Tok) -> bool:
+        return t.norm in src.words or bool(t.is_number and _number_forms(t) & src.numbers)
+
+    supported = [t for t in content if in_sources(t) or t.norm in q_words]
     added = [t for t in content if t.norm not in q_words]
-    added_supported = [t for t in added if t.norm in src.words or (t.is_number and _number_forms(t) & src.numbers)]
+    added_supported = [t for t in added if in_sources(t)]
     # Adjacent content-word pairs of the answer that stand together in one source sentence (in any order
     # or form of sentence): catches facts recombined across sources without punishing paraphrase order.
     pairs = _content_bigrams(toks)
-    q_pairs = _content_bigrams(tokens(question))
+    q_pairs = _content_bigrams(q_toks)
 
     def together(a: str, b: str) -> bool:
         if (a in q_words and b in q_words) or a == b:
