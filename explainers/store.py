@@ -87,6 +87,7 @@ class StoredAudit:
     created_by: str
     created_at: datetime
     latest_verdict: str | None = None
+    latest_reviewer: str | None = None
 
     def report(self, store: "Store") -> AuditReport:
         return store.load_report(self.id)
@@ -157,8 +158,21 @@ class Store:
                 if reviewer and r.reviewer != reviewer and r.created_by != reviewer:
                     continue
                 out.append(StoredAudit(r.id, r.audit_key, r.version, r.question, r.answer, r.model_id,
-                                       r.support_probability, r.created_by, r.created_at, r.verdict))
+                                       r.support_probability, r.created_by, r.created_at, r.verdict, r.reviewer))
         return out
+
+    def audit_meta(self, audit_id: int) -> dict:
+        """Id, key, version, author and time of one stored audit (no report body)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(audits.c.id, audits.c.audit_key, audits.c.version, audits.c.created_by,
+                                      audits.c.created_at).where(audits.c.id == audit_id)).first()
+        if row is None:
+            raise InputError(f"no audit with id {audit_id}")
+        return dict(row._mapping)
+
+    def versions(self, audit_key: str) -> list[StoredAudit]:
+        """Every version of one audit, oldest first."""
+        return [a for a in reversed(self.list_audits()) if a.audit_key == audit_key]
 
     def history(self, audit_id: int) -> list[dict]:
         with self.engine.connect() as conn:
