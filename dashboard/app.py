@@ -5,8 +5,8 @@ import streamlit as st
 st.set_page_config(page_title="AuditLens", page_icon=":mag:", layout="wide")
 
 PAGES = [
-    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("app_pages/audit.py", title="Audit", icon=":material/fact_check:"),
+    st.Page("app_pages/audit.py", title="Audit", icon=":material/fact_check:", default=True),
+    st.Page("app_pages/home.py", title="About", icon=":material/info:"),
     st.Page("app_pages/cnn_vs_llm.py", title="CNN vs LLM", icon=":material/image_search:"),
     st.Page("app_pages/review.py", title="Review queue", icon=":material/rate_review:"),
     st.Page("app_pages/reports.py", title="Reports", icon=":material/description:"),

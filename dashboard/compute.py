@@ -1,28 +1,88 @@
-"""Explainer calls for the pages: models from resources, results cached by their inputs."""
+"""Explainer calls for the pages: models from resources, results cached by their inputs.
+
+Results are immutable values, so one cache serves every session of the server (``st.cache_resource`` holds
+it); progress callbacks run only when something is really computed, and a cache hit returns at once.
+"""
 
 from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any, Callable
+
+import streamlit as st
 
 from dashboard.resources import embedder, language_model
 from explainers.retrieval.grounding import ground
 from explainers.text.explain import explain
 from explainers.text.lm import build_prompt, prepare
 
+DEFAULT_METHOD = "input_x_gradient"
+DEFAULT_GRANULARITY = "word"
 
-def run_attribution(question: str, sources: tuple[str, ...], answer: str | None, method: str, granularity: str,
-                    progress=None, max_new_tokens: int = 48):
-    lm = language_model()
-    inp = prepare(lm, build_prompt(lm, question, sources), answer, max_new_tokens=max_new_tokens)
-    return explain(lm, inp, method, granularity, progress=progress)
+
+class ResultCache:
+    """A small thread-safe LRU of immutable results keyed by their inputs."""
+
+    def __init__(self, maxsize: int = 256):
+        self.maxsize, self._data, self._lock = maxsize, OrderedDict(), threading.Lock()
+        self.hits = self.misses = 0
+
+    def get_or_compute(self, key: tuple, fn: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                self.hits += 1
+                return self._data[key]
+        value = fn()  # outside the lock: the model's own lock serialises inference
+        with self._lock:
+            self.misses += 1
+            self._data[key] = value
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
+        return value
+
+    def __contains__(self, key: tuple) -> bool:
+        with self._lock:
+            return key in self._data
+
+
+@st.cache_resource(show_spinner=False)
+def results() -> ResultCache:
+    return ResultCache()
+
+
+def generate_answer(question: str, sources: tuple[str, ...], max_new_tokens: int = 64) -> str:
+    def run():
+        lm = language_model()
+        return prepare(lm, build_prompt(lm, question, sources), None, max_new_tokens=max_new_tokens).answer
+
+    return results().get_or_compute(("generate", question, sources, max_new_tokens), run)
+
+
+def attribution_key(question, sources, answer, method, granularity) -> tuple:
+    return ("attribution", question, tuple(sources), answer, method, granularity)
+
+
+def run_attribution(question: str, sources: tuple[str, ...], answer: str, method: str = DEFAULT_METHOD,
+                    granularity: str = DEFAULT_GRANULARITY, progress=None):
+    def run():
+        lm = language_model()
+        inp = prepare(lm, build_prompt(lm, question, sources), answer)
+        return explain(lm, inp, method, granularity, progress=progress)  # "span": one unit per source
+
+    return results().get_or_compute(attribution_key(question, sources, answer, method, granularity), run)
 
 
 def run_grounding(question: str, sources: tuple[str, ...], answer: str):
-    return ground(answer, list(sources), question, embedder=embedder())
+    return results().get_or_compute(("grounding", question, tuple(sources), answer),
+                                    lambda: ground(answer, list(sources), question, embedder=embedder()))
 
 
 def run_side_by_side(image_name: str, image, cam_method: str, prompt: str, answer: str, text_method: str):
     """Grad-CAM on the image and a word-level text attribution, paired on one scale with faithfulness curves."""
     from dashboard.resources import classifier
-    from explainers.text.lm import prepare, raw_prompt
+    from explainers.text.lm import raw_prompt
     from explainers.vision.cam import explain_image
     from explainers.vision.compare import side_by_side
     from explainers.vision.faithfulness import image_deletion_curve, text_deletion_curve
@@ -34,3 +94,44 @@ def run_side_by_side(image_name: str, image, cam_method: str, prompt: str, answe
     txt_attr = explain(lm, inp, text_method, "word")
     return side_by_side(img_attr, txt_attr, image_deletion_curve(clf, image, img_attr.heatmap, img_attr.class_id),
                         text_deletion_curve(lm, inp, txt_attr))
+
+
+def run_leave_one_out(question: str, sources: tuple[str, ...], answer: str, unit: str = "sentence", progress=None):
+    from explainers.text.context import leave_one_out
+
+    return results().get_or_compute(("loo", question, sources, answer, unit), lambda: leave_one_out(
+        language_model(), question, sources, answer, unit=unit, progress=progress))
+
+
+def run_ablate(question: str, sources: tuple[str, ...], answer: str, n_ablations: int = 32, progress=None):
+    from explainers.text.context import ablate
+
+    return results().get_or_compute(("ablate", question, sources, answer, n_ablations), lambda: ablate(
+        language_model(), question, sources, answer, n_ablations=n_ablations, progress=progress))
+
+
+def run_reliance(question: str, sources: tuple[str, ...], answer: str):
+    from explainers.text.context import context_reliance
+
+    return results().get_or_compute(("reliance", question, sources, answer),
+                                    lambda: context_reliance(language_model(), question, sources, answer))
+
+
+def run_what_if(question: str, sources: tuple[str, ...], answer: str, edits: tuple, progress=None):
+    from explainers.text.context import what_if
+
+    key = ("what_if", question, sources, answer, repr(edits))
+    return results().get_or_compute(key, lambda: what_if(language_model(), question, sources, answer,
+                                                         [dict(e) for e in edits], progress=progress))
+
+
+def cached_perturbations(question: str, sources: tuple[str, ...], answer: str, what_if_result=None) -> list:
+    """Perturbation results already computed for this audit (they go into its report)."""
+    cache, out = results(), []
+    with cache._lock:
+        for key, value in cache._data.items():
+            if key[0] in ("reliance", "loo", "ablate") and key[1:4] == (question, sources, answer):
+                out.append(value)
+    if what_if_result is not None and what_if_result.question == question and what_if_result.answer == answer:
+        out.append(what_if_result)
+    return out

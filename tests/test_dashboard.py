@@ -1,50 +1,147 @@
 import ast
+import re
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
+PAGES = ROOT / "dashboard" / "app_pages"
+PAYLOADS = ['<script>alert(1)</script>', '<img src=x onerror=alert(1)>', '"><svg onload=alert(1)>', '<!--',
+            '[click](javascript:alert(1))', '![x](http://example.invalid/x.png)', ':red[styled]', '\u202eevil\u202c']
 
 
-def test_home_page_lists_the_audit_pages():
-    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60).run()
+@pytest.fixture()
+def db(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'audits.db'}"
+    monkeypatch.setenv("AUDITLENS_DATABASE_URL", url)
+    from dashboard.resources import review_store
+
+    review_store.clear()  # the store is a cached resource: a fresh one per test database
+    from explainers.store import Store
+
+    return Store(url)
+
+
+def markdown_like(at) -> list[str]:
+    """Every element whose value Streamlit renders as Markdown."""
+    out = []
+    for kind in ("markdown", "caption", "success", "warning", "error", "info", "title", "header", "subheader"):
+        out += [str(e.value) for e in at.get(kind)]
+    return out
+
+
+def test_about_page_lists_the_pages():
+    at = AppTest.from_file(str(PAGES / "home.py"), default_timeout=60).run()
     assert not at.exception
     text = " ".join(m.value for m in at.markdown)
     for page in ("Audit", "CNN vs LLM", "Review queue", "Reports"):
         assert page in text
-    assert "integrated_gradients" in text
+    assert "integrated_gradients" in text and "not available yet" not in text
 
 
-def test_placeholder_pages_say_they_are_not_available():
-    for page in ("review", "reports"):
-        at = AppTest.from_file(str(ROOT / "dashboard" / "app_pages" / f"{page}.py"), default_timeout=30).run()
-        assert not at.exception
-        assert "not available yet" in at.info[0].value
+def test_audit_page_opens_on_the_demo_and_saves_a_verdict(lm, embedder, db):
+    at = AppTest.from_file(str(PAGES / "audit.py"), default_timeout=240).run()
+    assert not at.exception, at.exception
+    assert "Leonardo da Vinci" in at.text[0].value  # the demo answer, as plain text
+    grounding = at.dataframe[0].value
+    labels = dict(zip(grounding["sentence"], grounding["label"]))
+    assert labels["It was designed by Leonardo da Vinci."] == "unsupported"
+    assert labels["It is 330 metres tall."] == "supported"
+    assert at.metric[0].label == "Answer support probability"
+    assert len(at.get("plotly_chart")) >= 2  # attribution heatmap and step scores
+    assert any("Leonardo" in w.value for w in at.warning)  # context reliance flags words from the prior
+    # another granularity is computed and shown without error
+    at.selectbox(key="attr_granularity").set_value("sentence").run()
+    assert not at.exception, at.exception
+    # a verdict without a name is refused, with a name it is stored
+    at.button[-1].click().run()
+    assert "reviewer name is required" in at.error[0].value
+    at.text_input(key="verdict_reviewer").set_value("ana")
+    at.radio(key="verdict_choice").set_value("reject")
+    at.text_area(key="verdict_note").set_value("not in <b>sources</b>")
+    at.button[-1].click().run()
+    assert "Verdict saved" in at.success[0].value
+    stored = db.list_audits()
+    assert stored[0].latest_verdict == "reject" and "Leonardo" in stored[0].answer
+    report = db.load_report(stored[0].id)
+    assert report.grounding is not None and report.attributions and report.extra["perturbations"]
+    assert [b.label for b in at.get("download_button")] == ["Download JSON", "Download HTML", "Download PDF"]
 
 
-def test_audit_page_runs_the_demo(lm, tmp_path, monkeypatch):
-    monkeypatch.setenv("AUDITLENS_DATABASE_URL", f"sqlite:///{tmp_path / 'audits.db'}")
-    at = AppTest.from_file(str(ROOT / "dashboard" / "app_pages" / "audit.py"), default_timeout=120).run()
-    assert not at.exception
+def _saved_demo(db, embedder, reviewer="ana", verdict="reject"):
+    from explainers.demo import load_demos
+    from explainers.retrieval.grounding import ground
+    from explainers.types import AuditReport, Source
+
+    case = load_demos()[1]
+    report = AuditReport(question=case.question, answer=case.answer,
+                         sources=tuple(Source(f"source {k}", t) for k, t in enumerate(case.sources, 1)),
+                         grounding=ground(case.answer, list(case.sources), case.question, embedder=embedder))
+    audit_id = db.save_audit(report, reviewer)
+    if verdict:
+        db.add_verdict(audit_id, verdict, reviewer, note="volcano is made up")
+    return audit_id
+
+
+def test_review_queue_filters_opens_and_records_an_edit_as_a_new_version(embedder, db):
+    first = _saved_demo(db, embedder)
+    _saved_demo(db, embedder, reviewer="bo", verdict=None)
+    at = AppTest.from_file(str(PAGES / "review.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert len(at.dataframe[0].value) == 2
+    at.selectbox(key="queue_verdict").set_value("reject").run()
+    assert list(at.dataframe[0].value["id"]) == [first]
+    at.selectbox(key="queue_verdict").set_value("accept").run()
+    assert "No saved audit matches" in at.info[0].value
+    at.selectbox(key="queue_verdict").set_value("any").run()
+    at.text_input(key="queue_reviewer").set_value("bo").run()
+    assert len(at.dataframe[0].value) == 1
+    at.text_input(key="queue_reviewer").set_value("").run()
+    at.selectbox(key="queue_open").set_value(first).run()
+    assert at.header[0].value.startswith(f"Audit {first}")
+    fixed = "The Great Barrier Reef lies in the Coral Sea off Queensland, Australia."
+    at.text_input[-1].set_value("cy")
+    at.radio[0].set_value("edit")
+    at.text_area[0].set_value(fixed)
     at.button[0].click().run()
     assert not at.exception, at.exception
-    assert "Paris" in at.text[0].value  # the generated answer, rendered as plain text
-    assert len(at.dataframe) == 3  # top inputs, step scores, grounding
-    grounding = at.dataframe[2].value
-    assert list(grounding["label"]) and set(grounding["label"]) <= {"supported", "unsupported", "contradicted"}
-    assert at.metric[0].label == "Answer support probability"
-    # a verdict without a name is refused, with a name it is stored
-    at.button[1].click().run()
-    assert "reviewer name is required" in at.error[0].value
-    at.text_input[1].set_value("ana")
-    at.radio[0].set_value("reject")
-    at.text_area[3].set_value("not in <b>sources</b>")
-    at.button[1].click().run()
-    assert "Verdict saved" in at.success[0].value
-    from explainers.store import Store
+    versions = db.versions(db.audit_meta(first)["audit_key"])
+    assert [v.version for v in versions] == [1, 2] and versions[1].answer == fixed
+    assert [v["verdict"] for v in db.history(first)] == ["reject", "edit"]
+    assert db.load_report(versions[1].id).grounding.sentences[0].label == "supported"
 
-    stored = Store(f"sqlite:///{tmp_path / 'audits.db'}").list_audits()
-    assert stored[0].latest_verdict == "reject" and "Paris" in stored[0].answer
+
+def test_reports_page_offers_three_formats_for_one_or_many(embedder, db):
+    _saved_demo(db, embedder)
+    _saved_demo(db, embedder, verdict="accept")
+    at = AppTest.from_file(str(PAGES / "reports.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert [b.label for b in at.get("download_button")] == ["Download JSON", "Download HTML", "Download PDF"]
+    at.radio(key="report_scope").set_value("every audit shown").run()
+    assert "2 audit(s)" in at.caption[0].value
+
+
+def test_untrusted_text_is_escaped_in_the_app(lm, embedder, db):
+    at = AppTest.from_file(str(PAGES / "audit.py"), default_timeout=240).run()
+    at.selectbox(key="audit_case").set_value("custom").run()
+    evil = " ".join(PAYLOADS)
+    at.text_input(key="q_custom").set_value("Who wrote " + PAYLOADS[0] + "?")
+    at.text_area(key="s_custom").set_value("The note says " + evil + ". Paris is in France.")
+    at.text_area(key="a_custom").set_value("It says " + evil + ". Zorblax wrote it.")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert evil in at.text[0].value  # shown as plain text, exactly
+    for value in markdown_like(at):
+        assert not re.search(r"(?<!\\)[<\[]", value.replace("\\\\", "")), value  # every < and [ is escaped
+    at.text_input(key="verdict_reviewer").set_value(PAYLOADS[1])
+    at.radio(key="verdict_choice").set_value("accept")
+    at.button[-1].click().run()
+    assert "Verdict saved" in at.success[0].value
+    review = AppTest.from_file(str(PAGES / "review.py"), default_timeout=60).run()
+    assert not review.exception
+    for value in markdown_like(review):
+        assert not re.search(r"(?<!\\)[<\[]", value.replace("\\\\", "")), value
 
 
 def test_explainers_never_import_streamlit():
@@ -66,7 +163,7 @@ def test_no_unsafe_html_in_dashboard():
 
 
 def test_cnn_vs_llm_page_compares_both(lm, classifier):
-    at = AppTest.from_file(str(ROOT / "dashboard" / "app_pages" / "cnn_vs_llm.py"), default_timeout=180).run()
+    at = AppTest.from_file(str(PAGES / "cnn_vs_llm.py"), default_timeout=180).run()
     assert not at.exception
     at.button[0].click().run()
     assert not at.exception, at.exception

@@ -1,80 +1,188 @@
-"""Audit page: attribute an answer (given or generated) to its question and sources."""
+"""Audit page: question, sources and answer in; grounding, attributions, perturbations and a verdict out."""
 
-import pandas as pd
+from __future__ import annotations
+
+import hashlib
+
 import streamlit as st
 
-from dashboard.compute import run_attribution, run_grounding
-from explainers import ExplainerError, list_methods
+from dashboard.components.audit_views import attribution_view, grounding_view
+from dashboard.components.exports import export_buttons
+from dashboard.components.safe import md_escape, show_error
+from dashboard.compute import (DEFAULT_GRANULARITY, DEFAULT_METHOD, attribution_key, generate_answer, results,
+                               run_attribution, run_grounding)
+from explainers import list_methods
+from explainers.demo import load_demos
+from explainers.report.bundle import ReportBundle
+from explainers.retrieval.ingest import SUFFIXES, IngestError, parse_document
+from explainers.types import AuditReport, Source
 
-DEMO_QUESTION = "What is the capital of France?"
-DEMO_SOURCE = "Paris is the capital and largest city of France."
+MAX_SOURCES_CHARS = 20_000
+GRANULARITIES = ["word", "token", "sentence", "span"]
+
+
+@st.cache_data(show_spinner=False)
+def demos():
+    return load_demos()
+
+
+def current_report(audit: dict, attributions=(), grounding=None, perturbations=()) -> AuditReport:
+    return AuditReport(question=audit["question"], answer=audit["answer"],
+                       sources=tuple(Source(f"source {k}", text, title=name)
+                                     for k, (text, name) in enumerate(zip(audit["sources"], audit["names"]), 1)),
+                       model_id=audit.get("model_id", ""), attributions=tuple(attributions), grounding=grounding,
+                       extra={"answer_generated": audit["generated"], "perturbations": list(perturbations)})
+
+
+def audit_hash(audit: dict) -> str:
+    raw = "\0".join([audit["question"], audit["answer"], *audit["sources"]])
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
+
 
 st.title("Audit an answer")
+cases = demos()
+labels = {c.case_id: f"Demo: {c.question}" for c in cases}
+choice = st.selectbox("Start from", [*labels, "custom"], format_func=lambda k: labels.get(k, "My own question"),
+                      key="audit_case")
+case = next((c for c in cases if c.case_id == choice), None)
 
-with st.form("audit"):
-    question = st.text_input("Question", value=DEMO_QUESTION, max_chars=2000)
-    sources = st.text_area("Sources (one per paragraph)", value=DEMO_SOURCE, max_chars=20000)
-    answer = st.text_area("Answer (leave empty to generate it with the local model)", value="", max_chars=4000)
-    c1, c2 = st.columns(2)
-    method = c1.selectbox("Method", list_methods("text"), index=list_methods("text").index("input_x_gradient"))
-    granularity = c2.selectbox("Granularity", ["word", "token", "sentence", "span"])
-    submitted = st.form_submit_button("Run audit")
+with st.form("audit_form"):
+    question = st.text_input("Question", value=case.question if case else "", max_chars=2000, key=f"q_{choice}")
+    sources_text = st.text_area("Sources, pasted (separate sources with a blank line)",
+                                value="\n\n".join(case.sources) if case else "", max_chars=MAX_SOURCES_CHARS,
+                                height=180, key=f"s_{choice}")
+    uploads = st.file_uploader(f"…and/or upload documents ({', '.join(SUFFIXES)}; 20 MB each)",
+                               type=[s.lstrip(".") for s in SUFFIXES], accept_multiple_files=True, key=f"u_{choice}")
+    answer_text = st.text_area("Answer to audit (leave empty to generate one with the local model)",
+                               value=case.answer if case else "", max_chars=4000, key=f"a_{choice}")
+    submitted = st.form_submit_button("Run audit", type="primary")
 
-if submitted:
-    srcs = tuple(p.strip() for p in sources.split("\n\n") if p.strip())
-    bar = st.progress(0.0, text="starting")
+
+def start_audit(question: str, sources_text: str, uploads, answer_text: str) -> dict | None:
+    srcs = [p.strip() for p in sources_text.split("\n\n") if p.strip()]
+    names = [case.source_names[k] if case and k < len(case.source_names) and srcs == list(case.sources) else
+             f"pasted {k + 1}" for k in range(len(srcs))]
+    for up in uploads or []:
+        try:
+            for doc in parse_document(up.getvalue(), up.name):
+                srcs.append(" ".join(doc.text.split()))
+                names.append(doc.title or up.name)
+        except IngestError as exc:
+            show_error(exc, "A document was skipped")
+    if sum(len(s) for s in srcs) > MAX_SOURCES_CHARS:
+        st.warning(f"The sources hold {sum(len(s) for s in srcs):,} characters; the model sees at most its "
+                   "context length, so long documents may be refused. Paste the relevant part.")
+    if not question.strip():
+        st.error("Enter a question.")
+        return None
+    generated = not answer_text.strip()
+    if generated:
+        bar = st.progress(0.0, text="Generating an answer with the local model…")
+        answer = generate_answer(question.strip(), tuple(srcs))
+        bar.empty()
+    else:
+        answer = answer_text.strip()
+    return {"question": question.strip(), "sources": tuple(srcs), "names": tuple(names), "answer": answer,
+            "generated": generated}
+
+
+if submitted or ("audit" not in st.session_state and case is not None):
     try:
-        result = run_attribution(question, srcs, answer or None, method, granularity,
-                                 progress=lambda f, m: bar.progress(min(1.0, f), text=m))
-        st.session_state["attribution"] = result
-        st.session_state["grounding"] = run_grounding(question, srcs, result.output_text) if srcs else None
-    except ExplainerError as exc:
-        st.error(str(exc))
-    bar.empty()
+        audit = start_audit(question, sources_text, uploads, answer_text)
+        if audit is not None:
+            st.session_state["audit"] = audit
+            st.session_state.pop("saved_audit_id", None)
+    except Exception as exc:  # noqa: BLE001 - shown to the user, traced in the log
+        show_error(exc, "The audit could not start")
 
-result = st.session_state.get("attribution")
-if result is not None:
-    st.subheader("Answer")
-    st.text(result.output_text)
-    st.subheader("Most influential inputs (whole answer)")
-    rows = [{"unit": u.text, "score": s} for u, s in result.top_inputs(10)]
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
-    st.subheader("Per answer unit: probability and entropy")
-    steps = pd.DataFrame({"unit": [u.text for u in result.output_units],
-                          "probability": result.step_scores["probability"],
-                          "entropy": result.step_scores["entropy"]})
-    st.dataframe(steps, hide_index=True)
+audit = st.session_state.get("audit")
+if audit is None:
+    st.info("Fill in a question, sources and an answer, then press **Run audit**.")
+    st.stop()
 
-grounding = st.session_state.get("grounding")
-if result is not None and grounding is not None:
-    st.subheader("Is it supported by the sources?")
-    st.metric("Answer support probability", f"{grounding.answer_support_probability:.0%}")
-    rows = [{"sentence": s.sentence, "label": s.label, "support": round(s.support_probability, 3),
-             "cited source": s.source_text[s.source_span[0]:s.source_span[1]] if s.source_span else "",
-             "reasons": "; ".join(s.reasons)} for s in grounding.sentences]
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+st.subheader("Answer" + (" (generated by the local model)" if audit["generated"] else ""))
+st.text(audit["answer"])
 
-if result is not None:
-    st.subheader("Your verdict")
-    st.caption("Running without sign-in: enter your name; it is stored with the verdict.")
-    with st.form("verdict"):
-        reviewer = st.text_input("Reviewer name", max_chars=200)
-        verdict = st.radio("Verdict", ["accept", "edit", "reject"], horizontal=True)
-        edited = st.text_area("Edited answer (for 'edit')", value="", max_chars=4000)
-        note = st.text_area("Note", value="", max_chars=4000)
-        save = st.form_submit_button("Save verdict")
+grounding = None
+tab_ground, tab_attr, tab_perturb, tab_verdict = st.tabs(
+    ["Grounding", "Why: attributions", "Perturbations", "Verdict & export"])
+
+with tab_ground:
+    if not audit["sources"]:
+        st.info("No sources were given, so there is nothing to ground the answer in.")
+    else:
+        try:
+            with st.spinner("Grounding each sentence in the sources…"):
+                grounding = run_grounding(audit["question"], audit["sources"], audit["answer"])
+            grounding_view(grounding, "audit")
+        except Exception as exc:  # noqa: BLE001
+            show_error(exc, "Grounding failed")
+
+attribution = None
+with tab_attr:
+    methods = list_methods("text")
+    c1, c2 = st.columns(2)
+    method = c1.selectbox("Method", methods, index=methods.index(DEFAULT_METHOD), key="attr_method")
+    granularity = c2.selectbox("Granularity", GRANULARITIES, index=GRANULARITIES.index(DEFAULT_GRANULARITY),
+                               key="attr_granularity", help="span = one unit per source and the question")
+    key = attribution_key(audit["question"], audit["sources"], audit["answer"], method, granularity)
+    slow = method in ("integrated_gradients", "shapley_sampling", "lime", "kernel_shap", "partition_shap")
+    if key in results() or not slow or st.button(f"Compute {method} ({granularity})", key="attr_go"):
+        bar = st.progress(0.0, text=f"{method}: starting")
+        try:
+            attribution = run_attribution(audit["question"], audit["sources"], audit["answer"], method, granularity,
+                                          progress=lambda f, m: bar.progress(min(1.0, max(0.0, f)), text=str(m)))
+            audit["model_id"] = attribution.model_id
+        except Exception as exc:  # noqa: BLE001
+            show_error(exc, "Attribution failed")
+        bar.empty()
+        if attribution is not None:
+            attribution_view(attribution)
+    else:
+        st.info(f"{method} runs many forward passes; press the button to compute it (results are kept).")
+
+with tab_perturb:
+    from dashboard.components.perturb_views import perturbation_panel
+
+    perturbation_panel(audit)
+
+with tab_verdict:
+    from dashboard.compute import cached_perturbations
+
+    report = current_report(audit, [attribution] if attribution is not None else [], grounding,
+                            cached_perturbations(audit["question"], audit["sources"], audit["answer"],
+                                                 st.session_state.get("what_if_result")))
+    saved_id = st.session_state.get("saved_audit_id")
+    if saved_id and st.session_state.get("saved_audit_hash") != audit_hash(audit):
+        saved_id = None
+    st.caption("Running without sign-in: enter your name; it is stored with the verdict."
+               if not st.session_state.get("signed_in_name") else f"Signed in as {md_escape(st.session_state['signed_in_name'])}.")
+    with st.form("verdict_form", clear_on_submit=False):
+        reviewer = st.text_input("Reviewer name", max_chars=200, key="verdict_reviewer",
+                                 value=st.session_state.get("signed_in_name", ""))
+        verdict = st.radio("Verdict", ["accept", "edit", "reject"], horizontal=True, key="verdict_choice")
+        edited = st.text_area("Edited answer (for 'edit')", value="", max_chars=4000, key="verdict_edited")
+        note = st.text_area("Note", value="", max_chars=4000, key="verdict_note")
+        save = st.form_submit_button("Save verdict", type="primary")
     if save:
         from dashboard.resources import review_store
-        from explainers.types import AuditReport, Source
 
-        report = AuditReport(question=question, answer=result.output_text,
-                             sources=tuple(Source(f"source {k}", t) for k, t in enumerate(
-                                 [p.strip() for p in sources.split("\n\n") if p.strip()], 1)),
-                             model_id=result.model_id, attributions=(result,), grounding=grounding)
         try:
             store = review_store()
-            audit_id = store.save_audit(report, reviewer)
-            store.add_verdict(audit_id, verdict, reviewer, note=note, edited_answer=edited or None)
-            st.success(f"Verdict saved (audit {audit_id}).")
-        except ExplainerError as exc:
-            st.error(str(exc))
+            if not saved_id:
+                saved_id = store.save_audit(report, reviewer)
+                st.session_state["saved_audit_id"], st.session_state["saved_audit_hash"] = saved_id, audit_hash(audit)
+            store.add_verdict(saved_id, verdict, reviewer, note=note, edited_answer=edited or None)
+            st.success(f"Verdict saved on audit {saved_id}. It is in the Review queue.", icon=":material/check:")
+        except Exception as exc:  # noqa: BLE001
+            show_error(exc, "The verdict was not saved")
+    st.divider()
+    st.markdown("**Export this audit**")
+    bundle = ReportBundle(report, saved_id)
+    if saved_id:
+        from dashboard.resources import review_store
+        from explainers.report.bundle import bundles_from_store
+
+        bundle = bundles_from_store(review_store(), [saved_id])[0]
+        bundle = ReportBundle(report, saved_id, bundle.version, bundle.created_by, bundle.created_at, bundle.verdicts)
+    export_buttons([bundle], "audit_export", f"auditlens-audit-{saved_id or 'unsaved'}")

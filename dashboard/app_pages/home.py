@@ -11,11 +11,14 @@ st.write(
 st.subheader("Pages")
 st.markdown(
     """
-- **Audit** — question, sources and answer; token attributions with method and granularity selectors,
-  per-token probability and entropy; grounding of each answer sentence in the sources.
+- **Audit** — opens on a bundled demo. Question, sources (pasted or uploaded) and answer (pasted or generated);
+  grounding of each answer sentence with its cited source span; token attributions with method and granularity
+  selectors, per-token probability and entropy; perturbations (context reliance, leave-one-out, random
+  ablations, what-if edits); your verdict and exports.
 - **CNN vs LLM** — Grad-CAM on an image classifier beside token attributions, one colour scale, deletion curves.
-- **Review queue** — saved audits and verdicts (accept / edit / reject) *(not available yet)*.
-- **Reports** — JSON, HTML and PDF exports *(not available yet)*.
+- **Review queue** — every saved audit with its scores; filter and sort; open one, give a verdict
+  (accept / edit / reject) with a note, see its history and versions.
+- **Reports** — export one audit or a filtered set as JSON, self-contained HTML and PDF.
 """
 )
 st.subheader("Attribution methods available")

@@ -1,4 +1,95 @@
+"""Review queue: every saved audit with its scores; filter, sort, open one, give a verdict, see its history."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
 import streamlit as st
 
+from dashboard.components.audit_views import attribution_view, grounding_view
+from dashboard.components.exports import export_buttons
+from dashboard.components.queue import filtered_audits
+from dashboard.components.safe import md_escape, show_error
+from dashboard.resources import review_store
+from explainers.report.bundle import bundles_from_store
+from explainers.store import VERDICTS
+
 st.title("Review queue")
-st.info("This page is not available yet: it arrives with its issue. The Audit page works today.")
+if "queue_flash" in st.session_state:
+    st.success(st.session_state.pop("queue_flash"), icon=":material/check:")
+store = review_store()
+df = filtered_audits(store, "queue")
+if df.empty:
+    st.info("No saved audit matches. Audits are saved with their first verdict on the Audit page.")
+    st.stop()
+
+shown = df[["id", "version", "created", "question", "support", "verdict", "reviewer"]]
+event = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="single-row", key="queue_table",
+                     width="stretch", column_config={"support": st.column_config.ProgressColumn(
+                         "support", min_value=0.0, max_value=1.0, format="%.2f")})
+st.caption(f"{len(df)} audit(s). Click a row to open it.")
+picked = event.selection.rows if event and event.selection else []
+ids = [int(i) for i in df["id"]]
+default = ids.index(st.session_state["open_audit"]) if st.session_state.get("open_audit") in ids else 0
+audit_id = ids[picked[0]] if picked else st.selectbox("Open audit", ids, index=default, key="queue_open")
+st.session_state["open_audit"] = audit_id
+
+bundle = bundles_from_store(store, [audit_id])[0]
+report = bundle.report
+st.header(f"Audit {audit_id} · version {bundle.version}")
+st.caption(md_escape(f"created {bundle.created_at} by {bundle.created_by}"))
+st.markdown("**Question**")
+st.text(report.question)
+st.markdown("**Answer**")
+st.text(report.answer)
+if report.grounding is not None:
+    grounding_view(report.grounding, f"queue_{audit_id}")
+for a in report.attributions:
+    with st.expander(f"Attribution: {a.method} ({a.granularity})"):
+        attribution_view(a)
+with st.expander(f"Sources ({len(report.sources)})"):
+    for s in report.sources:
+        st.text(f"{s.title or s.source_id}: {s.text}")
+
+st.subheader("History")
+versions = store.versions(store.audit_meta(audit_id)["audit_key"])
+if len(versions) > 1:
+    st.dataframe(pd.DataFrame([{"audit id": v.id, "version": v.version, "created": v.created_at, "by": v.created_by,
+                                "answer": v.answer} for v in versions]), hide_index=True)
+if bundle.verdicts:
+    st.dataframe(pd.DataFrame([{k: v.get(k) for k in ("created_at", "reviewer", "verdict", "note", "edited_answer")}
+                               for v in bundle.verdicts]), hide_index=True)
+else:
+    st.caption("No verdict yet.")
+
+st.subheader("Your verdict")
+with st.form(f"queue_verdict_{audit_id}"):
+    reviewer = st.text_input("Reviewer name", max_chars=200, value=st.session_state.get("signed_in_name", ""))
+    verdict = st.radio("Verdict", VERDICTS, horizontal=True)
+    edited = st.text_area("Edited answer (for 'edit': saved as a new version of this audit)", max_chars=4000,
+                          value=report.answer)
+    note = st.text_area("Note", max_chars=4000)
+    save = st.form_submit_button("Save verdict", type="primary")
+if save:
+    try:
+        edited_answer = edited.strip() if verdict == "edit" else None
+        store.add_verdict(audit_id, verdict, reviewer, note=note, edited_answer=edited_answer)
+        if verdict == "edit" and edited_answer and edited_answer != report.answer:
+            from dashboard.compute import run_grounding
+
+            sources = tuple(s.text for s in report.sources)
+            grounding = run_grounding(report.question, sources, edited_answer) if sources else None
+            new = dataclasses.replace(report, answer=edited_answer, attributions=(), grounding=grounding,
+                                      extra={**report.extra, "edited_from_audit": audit_id, "perturbations": []})
+            new_id = store.save_audit(new, reviewer, audit_key=store.audit_meta(audit_id)["audit_key"])
+            st.session_state["open_audit"] = new_id
+            st.session_state["queue_flash"] = f"Verdict saved; the edited answer is audit {new_id} (a new version)."
+        else:
+            st.session_state["queue_flash"] = "Verdict saved."
+        st.rerun()
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc, "The verdict was not saved")
+
+st.subheader("Export")
+export_buttons([bundle], f"queue_export_{audit_id}", f"auditlens-audit-{audit_id}")

@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from explainers.types import TextAttribution
+
+from .safe import plotly_label
+
 
 def heatmap_figure(values: np.ndarray, title: str, colorscale: str = "RdBu_r") -> go.Figure:
     fig = go.Figure(go.Heatmap(z=values, colorscale=colorscale, zmin=-1, zmax=1, zmid=0))
@@ -15,13 +19,48 @@ def heatmap_figure(values: np.ndarray, title: str, colorscale: str = "RdBu_r") -
 
 
 def units_figure(labels: list[str], values: np.ndarray, title: str, colorscale: str = "RdBu_r") -> go.Figure:
-    # Bar labels are set as data; plotly renders them as text, and we strip '<' so no tag can be formed.
-    safe = [label.replace("<", "‹").replace(">", "›") for label in labels]
+    safe = [plotly_label(label) for label in labels]
     fig = go.Figure(go.Bar(x=list(range(len(safe))), y=values, marker=dict(color=values, colorscale=colorscale,
                                                                            cmin=-1, cmax=1), hovertext=safe,
                            hoverinfo="text+y"))
     fig.update_xaxes(tickmode="array", tickvals=list(range(len(safe))), ticktext=safe)
     fig.update_layout(title=title, height=360, yaxis=dict(range=[-1.05, 1.05]), margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def attribution_heatmap(a: TextAttribution, max_inputs: int = 80) -> go.Figure:
+    """Answer units (rows) x prompt units (columns), one symmetric colour scale; template tokens hidden."""
+    cols = np.flatnonzero(a.visible_input)
+    if cols.size > max_inputs:  # keep the most influential columns, in text order
+        cols = np.sort(cols[np.argsort(-np.abs(a.scores[:, cols]).sum(0))[:max_inputs]])
+    z = a.scores[:, cols]
+    scale = float(np.max(np.abs(z))) if z.size and np.isfinite(z).all() and np.max(np.abs(z)) > 0 else 1.0
+    xs = [plotly_label(a.input_units[j].text, 20) for j in cols]
+    ys = [plotly_label(u.text, 30) for u in a.output_units]
+    hover = [[f"{ys[i]} ← {xs[k]}: {z[i, k]:+.4f}" for k in range(len(cols))] for i in range(len(ys))]
+    fig = go.Figure(go.Heatmap(z=z, zmin=-scale, zmax=scale, zmid=0, colorscale="RdBu_r", text=hover,
+                               hoverinfo="text", colorbar=dict(title="attribution")))
+    fig.update_xaxes(tickmode="array", tickvals=list(range(len(xs))), ticktext=xs, tickangle=-60)
+    fig.update_yaxes(tickmode="array", tickvals=list(range(len(ys))), ticktext=ys, autorange="reversed")
+    fig.update_layout(title=f"{a.method} ({a.granularity}): answer units × prompt units",
+                      height=max(320, 22 * len(ys) + 160), margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def steps_figure(a: TextAttribution) -> go.Figure:
+    labels = [plotly_label(u.text, 20) for u in a.output_units]
+    x = list(range(len(labels)))
+    fig = go.Figure()
+    if "probability" in a.step_scores:
+        fig.add_bar(x=x, y=a.step_scores["probability"], name="probability", hovertext=labels)
+    if "entropy" in a.step_scores:
+        fig.add_scatter(x=x, y=a.step_scores["entropy"], name="entropy (nats)", yaxis="y2", mode="lines+markers",
+                        hovertext=labels)
+    fig.update_xaxes(tickmode="array", tickvals=x, ticktext=labels, tickangle=-60)
+    fig.update_layout(title="Per answer unit: probability of the chosen text and entropy of the next-token distribution",
+                      yaxis=dict(title="probability", range=[0, 1]),
+                      yaxis2=dict(title="entropy", overlaying="y", side="right"), height=340,
+                      margin=dict(l=10, r=10, t=40, b=10))
     return fig
 
 

@@ -1,0 +1,62 @@
+"""Views of one audit's results, shared by the Audit and Review pages (render only; no computation)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from explainers.types import Grounding, TextAttribution
+
+from .figures import attribution_heatmap, steps_figure
+from .safe import md_escape
+
+LABEL_STYLE = {"supported": "background-color: rgba(0,160,60,0.25)",
+               "unsupported": "background-color: rgba(220,40,40,0.30)",
+               "contradicted": "background-color: rgba(240,140,0,0.35)"}
+
+
+def grounding_view(grounding: Grounding, key: str) -> None:
+    """Each answer sentence with its label (coloured), support and cited source; click a row for the evidence."""
+    n_bad = sum(s.label != "supported" for s in grounding.sentences)
+    c1, c2 = st.columns(2)
+    c1.metric("Answer support probability", f"{grounding.answer_support_probability:.0%}")
+    c2.metric("Sentences flagged", f"{n_bad} of {len(grounding.sentences)}")
+    rows = pd.DataFrame([{"sentence": s.sentence, "label": s.label, "support": round(s.support_probability, 3),
+                          "cited source span": s.source_text[s.source_span[0]:s.source_span[1]] if s.source_span else "",
+                          "unsupported words": " · ".join(grounding.answer[a:b] for a, b in s.unsupported_spans)}
+                         for s in grounding.sentences])
+    styled = rows.style.map(lambda v: LABEL_STYLE.get(v, ""), subset=["label"])
+    event = st.dataframe(styled, hide_index=True, on_select="rerun", selection_mode="single-row",
+                         key=f"{key}_grounding_table", width="stretch")
+    picked = event.selection.rows if event and event.selection else []
+    st.caption("Click a row to see the evidence for that sentence.")
+    if picked:
+        s = grounding.sentences[picked[0]]
+        st.markdown(f"**{md_escape(s.label.capitalize())}** · support {s.support_probability:.2f}")
+        st.text("Sentence: " + s.sentence)
+        if s.source_span:
+            a, b = s.source_span
+            st.text("Cited span: " + s.source_text[a:b])
+            with st.expander("The whole source chunk"):
+                st.text(s.source_text)
+        st.text("Reasons: " + "; ".join(s.reasons))
+        st.dataframe(pd.DataFrame([s.signals]), hide_index=True)
+
+
+def attribution_view(a: TextAttribution) -> None:
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Answer log-probability", f"{float(a.step_scores['log_prob'].sum()):.2f}" if "log_prob" in a.step_scores else "n/a")
+    c2.metric("Computed in", f"{a.elapsed_s:.2f} s")
+    if a.convergence_delta is not None:
+        c3.metric("IG convergence delta", f"{a.convergence_delta:.1e}")
+    st.plotly_chart(attribution_heatmap(a), key=f"heat_{a.method}_{a.granularity}")
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Most influential prompt units (whole answer)**")
+        st.dataframe(pd.DataFrame([{"unit": u.text, "score": s} for u, s in a.top_inputs(12)]), hide_index=True)
+    with right:
+        st.markdown("**Per answer unit**")
+        st.dataframe(pd.DataFrame({"unit": [u.text for u in a.output_units],
+                                   **{k: a.step_scores[k] for k in ("probability", "entropy", "rank") if k in a.step_scores}}),
+                     hide_index=True)
+    st.plotly_chart(steps_figure(a), key=f"steps_{a.method}_{a.granularity}")
