@@ -1,0 +1,106 @@
+"""Exports: JSON round-trips; HTML and PDF show every untrusted string as text and nothing else."""
+
+import html.parser
+import io
+import json
+
+import numpy as np
+from pypdf import PdfReader
+
+from explainers.report.bundle import ReportBundle, render_json
+from explainers.report.html import render_report_html
+from explainers.report.pdf import render_report_pdf
+from explainers.text.context import EditResult
+from explainers.types import (AuditReport, Grounding, SentenceGrounding, Source, TextAttribution, Unit, from_dict,
+                              results_equal)
+
+PAYLOADS = ['<script>alert(1)</script>', '<img src=x onerror=alert(1)>', '"><svg onload=alert(1)>', '<!--',
+            'javascript:alert(1)', "<a href='javascript:alert(1)'>x</a>", '<iframe src=//example.invalid>',
+            '{{ 7*7 }}', '\u202eevil\u202c', '/etc/passwd', 'http://example.invalid/x.png']
+ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "span", "b", "br", "table",
+                "tr", "td", "th", "section"}
+
+
+class _Collect(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags, self.attrs, self.text, self.comments = [], [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attrs += attrs
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    def handle_comment(self, data):
+        self.comments.append(data)
+
+
+def evil_bundle() -> ReportBundle:
+    text = " ".join(PAYLOADS)
+    units, pos = [], 0
+    for p in PAYLOADS:
+        start = text.index(p, pos)
+        units.append(Unit(p, start, start + len(p)))
+        pos = start + len(p)
+    attr = TextAttribution(method="input_x_gradient", granularity="word", model_id=PAYLOADS[0], input_text=text,
+                           output_text=text, input_units=units, output_units=units,
+                           scores=np.random.default_rng(0).normal(size=(len(units), len(units))),
+                           sequence_scores=np.linspace(-1, 1, len(units)),
+                           step_scores={"probability": np.full(len(units), 0.5), "entropy": np.ones(len(units))})
+    sentence = SentenceGrounding(sentence=text, start=0, end=len(text), support_probability=0.1, label="unsupported",
+                                 source_id="c1", source_span=(0, len(PAYLOADS[1])), source_text=text,
+                                 reasons=(PAYLOADS[2],), unsupported_spans=((0, len(PAYLOADS[0])),))
+    edit = EditResult(edits=({"op": "replace", "unit": "text", "where": "source 1", "index": None,
+                              "match": PAYLOADS[3], "replacement": PAYLOADS[4]},), model_id="m", question=PAYLOADS[5],
+                      sources=(text,), edited_question=PAYLOADS[5], edited_sources=(text,), answer=text,
+                      base_log_prob=-3.0, edited_log_prob=-5.0, answer_units=(Unit(text, 0, len(text)),),
+                      sentence_deltas=np.array([-2.0]), regenerated=PAYLOADS[6], diff=(("replace", "a", PAYLOADS[6]),))
+    report = AuditReport(question=text, answer=text, sources=(Source("s1", text, title=PAYLOADS[7]),),
+                         model_id=PAYLOADS[8], attributions=(attr,),
+                         grounding=Grounding(answer=text, sentences=(sentence,), answer_support_probability=0.1),
+                         extra={"perturbations": [edit]})
+    verdicts = ({"created_at": "2026-11-24T10:00:00", "reviewer": PAYLOADS[1], "verdict": "edit", "note": text,
+                 "edited_answer": PAYLOADS[0]},)
+    return ReportBundle(report, 7, 2, PAYLOADS[9], "2026-11-24T09:00:00", verdicts)
+
+
+def test_html_report_has_no_executable_markup_and_shows_every_payload():
+    page = render_report_html([evil_bundle(), evil_bundle()])
+    parsed = _Collect()
+    parsed.feed(page)
+    assert set(parsed.tags) <= ALLOWED_TAGS, set(parsed.tags) - ALLOWED_TAGS
+    assert not parsed.comments  # '<!--' in content did not open a comment
+    for name, value in parsed.attrs:
+        assert not name.startswith("on") and name != "href" and name != "src"
+        assert "javascript:" not in (value or "").lower() or name == "title"  # a tooltip holds text only
+    visible = "".join(parsed.text)
+    for p in PAYLOADS:
+        assert p in visible, p
+    assert "49" not in visible.split("{{ 7*7 }}")[0][-3:]  # the template syntax in content was not evaluated
+    csp = [v for n, v in parsed.attrs if n == "content" and "default-src" in (v or "")]
+    assert csp and csp[0].startswith("default-src 'none'") and "script-src" not in csp[0]
+    assert "http" not in page.replace("http-equiv", "").replace("http://example.invalid/x.png", "")
+
+
+def test_pdf_report_writes_payloads_as_text_and_fetches_nothing():
+    data = render_report_pdf([evil_bundle()])
+    assert data.startswith(b"%PDF")
+    for marker in (b"/URI", b"/JavaScript", b"/JS", b"/Launch", b"/GoToR", b"/EmbeddedFile"):
+        assert marker not in data
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+    flat = " ".join(text.split())
+    for p in PAYLOADS:
+        if p == "\u202eevil\u202c":
+            assert "[U+202E]evil[U+202C]" in flat  # bidi controls shown, not applied
+        else:
+            assert " ".join(p.split()) in flat, p
+
+
+def test_json_export_round_trips_every_result():
+    bundle = evil_bundle()
+    doc = json.loads(render_json([bundle]))
+    assert doc["auditlens_export"] == 1 and doc["audits"][0]["verdicts"][0]["reviewer"] == PAYLOADS[1]
+    back = from_dict(doc["audits"][0]["report"])
+    assert results_equal(back, bundle.report)
