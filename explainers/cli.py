@@ -227,6 +227,72 @@ def cmd_eval_grounding(args: argparse.Namespace) -> int:
     return 0
 
 
+def _source_texts(paths: list[str]) -> list[str]:
+    from .retrieval.ingest import parse_document
+
+    texts = []
+    for path in paths:
+        p = Path(path)
+        if not p.is_file():
+            raise ExplainerError(f"{path}: no such file")
+        texts += [" ".join(doc.text.split()) for doc in parse_document(p.read_bytes(), p.name)]
+    return texts
+
+
+def cmd_perturb(args: argparse.Namespace) -> int:
+    from .models import load_lm
+    from .text import context
+    from .text.lm import build_prompt, prepare
+    from .types import to_json
+
+    lm = load_lm(args.model)
+    sources = _source_texts(args.sources)
+    answer = args.answer
+    if args.generate:
+        answer = prepare(lm, build_prompt(lm, args.question, sources), None, max_new_tokens=args.max_new_tokens).answer
+        print(f"generated answer: {answer}", file=sys.stderr)
+    bar = _Bar(True)
+    if args.mode == "loo":
+        result = context.leave_one_out(lm, args.question, sources, answer, unit=args.unit,
+                                       regenerate=not args.no_regenerate, progress=bar)
+        for u, src, s in zip(result.units, result.unit_sources, result.answer_scores):
+            print(f"{s:+9.3f}  source {src + 1}: {u.text[:90]!r}")
+    elif args.mode == "ablate":
+        result = context.ablate(lm, args.question, sources, answer, n_ablations=args.n_ablations, unit=args.unit,
+                                seed=args.seed, progress=bar)
+        print(f"surrogate held-out R2 {result.fit['r2_heldout']:.3f}, LDS {result.fit['lds']:.3f}, "
+              f"Spearman vs leave-one-out {result.agreement.get('spearman_vs_leave_one_out', float('nan')):.3f}")
+        for u, src, s in zip(result.units, result.unit_sources, result.answer_scores):
+            print(f"{s:+9.3f}  source {src + 1}: {u.text[:90]!r}")
+    elif args.mode == "reliance":
+        result = context.context_reliance(lm, args.question, sources, answer, threshold=args.threshold)
+        print("words from the model's prior: " + (", ".join(result.flagged_words()) or "none"))
+    else:
+        raw = [json.loads(e) for e in (args.edit or [])]
+        if args.edits_file:
+            loaded = json.loads(_read_text(args.edits_file))
+            raw += loaded if isinstance(loaded, list) else [loaded]
+        if not raw:
+            raise ExplainerError("--mode edit needs --edit JSON or --edits-file")
+        edits = [context.make_edit(**e) for e in raw]
+        result = context.what_if(lm, args.question, sources, answer, edits, regenerate=not args.no_regenerate)
+        print(f"answer log-prob {result.base_log_prob:.3f} -> {result.edited_log_prob:.3f}")
+        print(f"regenerated: {result.regenerated}")
+    if args.json:
+        Path(args.json).write_text(to_json(result, indent=1), encoding="utf-8")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from .store import Store
+
+    started = time.perf_counter()
+    info = Store(args.database).backup(args.out)
+    print(f"backed up {info['audits']} audits and {info['verdicts']} verdicts to {args.out} "
+          f"({time.perf_counter() - started:.2f} s, integrity {info['integrity']})")
+    return 0
+
+
 def _chat_prompt(lm, text: str):
     from .text.lm import build_prompt
 
@@ -329,6 +395,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embedder", default=None)
     p.add_argument("--save-fusion", help="refit on all rows and write the fusion JSON here")
     p.set_defaults(func=cmd_eval_grounding)
+
+    p = sub.add_parser("perturb", help="perturbation effects: leave-one-out, ablations, context reliance, what-if edits")
+    p.add_argument("--question", required=True)
+    p.add_argument("--sources", nargs="+", required=True, help="files, one source each (.txt .md .html .pdf .jsonl)")
+    ans = p.add_mutually_exclusive_group(required=True)
+    ans.add_argument("--answer")
+    ans.add_argument("--generate", action="store_true")
+    p.add_argument("--mode", required=True, choices=["loo", "ablate", "reliance", "edit"])
+    p.add_argument("--unit", default="sentence", choices=["sentence", "source"])
+    p.add_argument("--n-ablations", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threshold", type=float, default=1.0, help="reliance below this (nats) flags a word")
+    p.add_argument("--edit", action="append", help='one edit as JSON, e.g. \'{"op": "remove", "unit": "sentence", '
+                   '"where": "source 1", "index": 0}\' (repeatable)')
+    p.add_argument("--edits-file", help="a JSON list of edits (as stored in an EditResult)")
+    p.add_argument("--no-regenerate", action="store_true", help="score only; do not regenerate answers")
+    p.add_argument("--model", default=None)
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--json", help="output file for the result JSON")
+    p.set_defaults(func=cmd_perturb)
+
+    p = sub.add_parser("backup", help="copy the review store with SQLite's online backup API")
+    p.add_argument("out", help="the backup file to write")
+    p.add_argument("--database", default=None, help="database URL (default: the app's store)")
+    p.set_defaults(func=cmd_backup)
     return parser
 
 

@@ -182,3 +182,31 @@ class Store:
     def count_verdicts(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(verdicts)).scalar_one())
+
+    def backup(self, out_path: str) -> dict:
+        """Copy a SQLite store with the online backup API (consistent while writers run), then check the copy."""
+        import sqlite3
+
+        if self.engine.dialect.name != "sqlite":
+            raise InputError("backup works on the SQLite store; back up PostgreSQL with pg_dump")
+        target = Path(out_path)
+        if target.exists():
+            raise InputError(f"{out_path} exists; choose a new file for the backup")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".partial")
+        raw = self.engine.raw_connection()
+        try:
+            dst = sqlite3.connect(str(tmp))
+            try:
+                raw.driver_connection.backup(dst)
+                integrity = dst.execute("PRAGMA integrity_check").fetchone()[0]
+                counts = {t: dst.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("audits", "verdicts")}  # noqa: S608 - fixed names
+            finally:
+                dst.close()
+        finally:
+            raw.close()
+        if integrity != "ok":
+            tmp.unlink(missing_ok=True)
+            raise InputError(f"the backup failed its integrity check: {integrity}")
+        tmp.replace(target)
+        return {"integrity": integrity, **counts}
