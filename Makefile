@@ -5,6 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.auditlens-installed
 
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
 .PHONY: install prepare run test bench lint browser clean
 
 $(STAMP): pyproject.toml
@@ -24,7 +26,12 @@ prepare: install
 run: prepare
 	$(VENV)/bin/auditlens serve --address localhost --port 8501
 
-test: prepare
+# Debian's Chromium for the end-to-end browser test (Playwright drives it; no browser download)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian chromium for the browser test"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: prepare browser
 	$(PY) -m ruff check explainers dashboard tests bench
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
@@ -32,6 +39,8 @@ bench: prepare
 	$(PY) bench/bench_attribution.py
 	$(PY) bench/bench_gradcam.py
 	$(PY) bench/bench_grounding.py
+	$(PY) bench/bench_perturbation.py
+	$(PY) bench/bench_dashboard.py
 
 clean:
 	rm -rf $(VENV)

@@ -66,9 +66,27 @@ def attribution_key(question, sources, answer, method, granularity) -> tuple:
 
 def run_attribution(question: str, sources: tuple[str, ...], answer: str, method: str = DEFAULT_METHOD,
                     granularity: str = DEFAULT_GRANULARITY, progress=None):
-    def run():
+    from explainers.registry import get_explainer
+    from explainers.text.explain import regroup
+
+    def inputs():
         lm = language_model()
-        inp = prepare(lm, build_prompt(lm, question, sources), answer)
+        return lm, prepare(lm, build_prompt(lm, question, sources), answer)
+
+    if get_explainer("text", method).kind == "gradient":
+        # Gradients are computed once per token; every granularity is a sum of them (exact, instant).
+        def tokens():
+            lm, inp = inputs()
+            return explain(lm, inp, method, "token", progress=progress)
+
+        token_attr = results().get_or_compute(attribution_key(question, sources, answer, method, "token"), tokens)
+        if granularity == "token":
+            return token_attr
+        return results().get_or_compute(attribution_key(question, sources, answer, method, granularity),
+                                        lambda: regroup(token_attr, inputs()[1], granularity))
+
+    def run():
+        lm, inp = inputs()
         return explain(lm, inp, method, granularity, progress=progress)  # "span": one unit per source
 
     return results().get_or_compute(attribution_key(question, sources, answer, method, granularity), run)

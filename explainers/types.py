@@ -7,6 +7,7 @@ tag and ``SCHEMA_VERSION`` (never a Python class path), and ``from_json`` rebuil
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -223,6 +224,12 @@ _TYPES: dict[str, type] = {
 _TAG_OF = {cls: tag for tag, cls in _TYPES.items()}
 
 
+# Result types defined outside this module (registered on import): the module to import for each tag, so a
+# fresh process can read a report that holds them. Fixed names only, never taken from the data.
+_DEFINED_IN = {"context_attribution": "explainers.text.context", "context_reliance": "explainers.text.context",
+               "edit_result": "explainers.text.context", "context_table": "explainers.text.context"}
+
+
 def register_type(tag: str, cls: type) -> None:
     """Let a later module add a result type to the JSON map (explicit, never a class path)."""
     if tag in _TYPES and _TYPES[tag] is not cls:
@@ -268,6 +275,9 @@ def _decode(value: Any) -> Any:
     if "__type__" in value:
         tag = value["__type__"]
         cls = _TYPES.get(tag)
+        if cls is None and tag in _DEFINED_IN:  # a type from a module this process has not imported yet
+            importlib.import_module(_DEFINED_IN[tag])
+            cls = _TYPES.get(tag)
         if cls is None:
             raise SchemaError(f"unknown result type {tag!r}; known: {', '.join(sorted(_TYPES))}")
         names = {f.name for f in dataclasses.fields(cls)}

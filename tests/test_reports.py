@@ -104,3 +104,16 @@ def test_json_export_round_trips_every_result():
     assert doc["auditlens_export"] == 1 and doc["audits"][0]["verdicts"][0]["reviewer"] == PAYLOADS[1]
     back = from_dict(doc["audits"][0]["report"])
     assert results_equal(back, bundle.report)
+
+
+def test_a_fresh_process_reads_reports_holding_perturbation_results(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "report.json"
+    path.write_text(render_json([evil_bundle()]), encoding="utf-8")
+    code = ("import json, sys; from explainers.types import from_dict; "
+            "r = from_dict(json.load(open(sys.argv[1]))['audits'][0]['report']); "
+            "print(type(r.extra['perturbations'][0]).__name__)")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "EditResult"

@@ -127,7 +127,8 @@ with tab_attr:
                                key="attr_granularity", help="span = one unit per source and the question")
     key = attribution_key(audit["question"], audit["sources"], audit["answer"], method, granularity)
     slow = method in ("integrated_gradients", "shapley_sampling", "lime", "kernel_shap", "partition_shap")
-    if key in results() or not slow or st.button(f"Compute {method} ({granularity})", key="attr_go"):
+    token_key = attribution_key(audit["question"], audit["sources"], audit["answer"], method, "token")
+    if key in results() or token_key in results() or not slow or st.button(f"Compute {method} ({granularity})", key="attr_go"):
         bar = st.progress(0.0, text=f"{method}: starting")
         try:
             attribution = run_attribution(audit["question"], audit["sources"], audit["answer"], method, granularity,

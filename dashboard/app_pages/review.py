@@ -35,7 +35,11 @@ default = ids.index(st.session_state["open_audit"]) if st.session_state.get("ope
 audit_id = ids[picked[0]] if picked else st.selectbox("Open audit", ids, index=default, key="queue_open")
 st.session_state["open_audit"] = audit_id
 
-bundle = bundles_from_store(store, [audit_id])[0]
+try:
+    bundle = bundles_from_store(store, [audit_id])[0]
+except Exception as exc:  # noqa: BLE001 - a damaged or newer record: say so, keep the queue usable
+    show_error(exc, f"Audit {audit_id} could not be read")
+    st.stop()
 report = bundle.report
 st.header(f"Audit {audit_id} · version {bundle.version}")
 st.caption(md_escape(f"created {bundle.created_at} by {bundle.created_by}"))

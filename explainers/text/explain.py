@@ -97,3 +97,30 @@ def explain(lm: LanguageModel, inp: AuditInput, method: str = "integrated_gradie
                 "output_granularity": out_gran if contrast_ids is None else "answer"},
         elapsed_s=time.perf_counter() - started, convergence_delta=conv,
     )
+
+
+def regroup(token_attr: TextAttribution, inp: AuditInput, granularity: str,
+            spans: Sequence[tuple[int, int]] | None = None) -> TextAttribution:
+    """A token-level gradient attribution summed into another granularity, without recomputing gradients.
+
+    Exact for gradient methods (their unit scores are sums of token scores); perturbation methods perturb
+    whole units, so they must be recomputed at the new granularity and are refused here.
+    """
+    import dataclasses
+
+    if token_attr.granularity != "token" or token_attr.target != "log_prob":
+        raise InputError("regroup needs a token-level attribution of the answer's log-probability")
+    if getattr(get_explainer("text", token_attr.method), "kind", "") != "gradient":
+        raise InputError(f"{token_attr.method} perturbs whole units: compute it at the {granularity} granularity")
+    if token_attr.scores.shape != (inp.n_answer, inp.n_prompt):
+        raise InputError("the attribution does not belong to this input")
+    in_units, in_groups = prompt_units(inp, granularity, spans)
+    out_units, out_groups = answer_units(inp, granularity if granularity != "span" else "sentence")
+    m_in = membership(in_groups, inp.n_prompt)
+    return dataclasses.replace(
+        token_attr, granularity=granularity, input_units=tuple(in_units), output_units=tuple(out_units),
+        scores=membership(out_groups, inp.n_answer) @ token_attr.scores @ m_in.T,
+        sequence_scores=token_attr.sequence_scores @ m_in.T,
+        step_scores=_aggregate_steps(token_attr.step_scores, out_groups),
+        params={**token_attr.params, "output_granularity": granularity if granularity != "span" else "sentence",
+                "regrouped_from": "token"})

@@ -1,0 +1,135 @@
+"""End to end in a real browser: Playwright drives Debian's Chromium against a live `auditlens serve`.
+
+Runs the demo audit, sees the heatmap and the flagged sentence, saves a verdict, downloads the HTML report,
+restarts the server, finds the verdict in the Review queue and downloads JSON, HTML and PDF from Reports.
+Chromium is installed by the test set-up (`make browser`) when missing; outside CI the test is skipped then.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+BROWSER_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-default-apps", "--disable-extensions", "--disable-domain-reliability", "--no-first-run",
+                "--no-pings", "--disable-breakpad", "--disable-client-side-phishing-detection",
+                "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication",
+                "--disable-dev-shm-usage"]
+
+if CHROMIUM is None:
+    if os.environ.get("CI"):
+        raise RuntimeError("Debian chromium is not installed: `make browser` installs it (apt-get install chromium)")
+    pytest.skip("chromium is not installed (make browser)", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, data_dir: Path, log: Path):
+        self.port, self.data_dir, self.log = _free_port(), data_dir, log
+        self.proc = None
+
+    def __enter__(self):
+        env = {**os.environ, "AUDITLENS_DATA_DIR": str(self.data_dir), "HF_HUB_OFFLINE": "1",
+               "TRANSFORMERS_OFFLINE": "1"}
+        env.pop("AUDITLENS_DATABASE_URL", None)
+        self.proc = subprocess.Popen([sys.executable, "-m", "explainers.cli", "serve", "--address", "127.0.0.1",
+                                      "--port", str(self.port)], cwd=ROOT, env=env,
+                                     stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_stcore/health", timeout=2) as r:  # noqa: S310 - loopback
+                    if r.read() == b"ok":
+                        return self
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError(f"the server did not start: {self.log.read_text()[-2000:]}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def _download(page, button: str, target: Path) -> Path:
+    with page.expect_download(timeout=120_000) as info:
+        page.get_by_role("button", name=button).click()
+    info.value.save_as(target)
+    return target
+
+
+def test_demo_audit_verdict_restart_and_exports(tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    data, log = tmp_path / "data", tmp_path / "server.log"
+    outside, dialogs = [], []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
+        try:
+            context = browser.new_context(accept_downloads=True)
+
+            def guard(route):
+                host = route.request.url.split("/")[2] if "://" in route.request.url else ""
+                if host.split(":")[0] in ("127.0.0.1", "localhost") or route.request.url.startswith(("data:", "blob:")):
+                    route.continue_()
+                else:
+                    outside.append(route.request.url)
+                    route.abort()
+
+            context.route("**/*", guard)
+            page = context.new_page()
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            with Server(data, log) as server:
+                page.goto(server.url, timeout=60_000)
+                # the Audit page opens on the demo and computes it
+                expect(page.get_by_text("Answer support probability")).to_be_visible(timeout=240_000)
+                expect(page.get_by_text("1 of 3", exact=True)).to_be_visible()  # one sentence flagged
+                page.get_by_role("tab", name="Why: attributions").click()
+                expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=120_000)
+                page.get_by_role("tab", name="Verdict & export").click()
+                page.get_by_label("Reviewer name").fill("<img src=x onerror=alert(1)>")
+                page.get_by_text("reject", exact=True).click()
+                page.get_by_label("Note").fill("Leonardo da Vinci did not design it <script>alert(2)</script>")
+                page.get_by_role("button", name="Save verdict").click()
+                expect(page.get_by_text("Verdict saved on audit 1")).to_be_visible(timeout=60_000)
+                html_report = _download(page, "Download HTML", tmp_path / "audit.html").read_text(encoding="utf-8")
+                assert "Leonardo da Vinci" in html_report and "Content-Security-Policy" in html_report
+                assert "<script>alert(2)" not in html_report and "&lt;script&gt;alert(2)" in html_report
+            # restart: the verdict is still there
+            with Server(data, log) as server:
+                page.goto(server.url + "/review", timeout=60_000)
+                expect(page.get_by_role("heading", name="Audit 1 · version 1")).to_be_visible(timeout=120_000)
+                expect(page.get_by_text("by <img src=x onerror=alert(1)>")).to_be_visible()  # shown as text
+                page.goto(server.url + "/reports", timeout=60_000)
+                expect(page.get_by_role("button", name="Download PDF")).to_be_visible(timeout=60_000)
+                doc = json.loads(_download(page, "Download JSON", tmp_path / "r.json").read_text(encoding="utf-8"))
+                assert doc["audits"][0]["verdicts"][0]["verdict"] == "reject"
+                assert "Leonardo" in doc["audits"][0]["report"]["result"]["answer"]
+                assert "Leonardo" in _download(page, "Download HTML", tmp_path / "r.html").read_text(encoding="utf-8")
+                assert _download(page, "Download PDF", tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
+        finally:
+            browser.close()
+    assert not dialogs, f"a script ran in the page: {dialogs}"
+    assert not outside, f"the page tried to reach the network: {outside}"
