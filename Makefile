@@ -7,7 +7,7 @@ STAMP := $(VENV)/.auditlens-installed
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install prepare run test bench lint browser clean
+.PHONY: install prepare run test bench lint browser audit clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,12 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian chromium for the browser test"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: prepare browser
+# Known vulnerabilities in the installed environment (pip-audit); fails on any, reports what it could not check
+audit: install
+	$(PY) -m pip_audit --skip-editable --progress-spinner off -f json -o $(VENV)/pip-audit.json
+	$(PY) .ci/pip_audit_summary.py $(VENV)/pip-audit.json
+
+test: prepare browser audit
 	$(PY) -m ruff check explainers dashboard tests bench
 	$(PY) -m pytest -q -p no:cacheprovider tests
 

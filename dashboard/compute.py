@@ -6,6 +6,7 @@ it); progress callbacks run only when something is really computed, and a cache 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from typing import Any, Callable
@@ -13,10 +14,12 @@ from typing import Any, Callable
 import streamlit as st
 
 from dashboard.resources import embedder, language_model
+from explainers.limits import time_limited
 from explainers.retrieval.grounding import ground
 from explainers.text.explain import explain
 from explainers.text.lm import build_prompt, prepare
 
+TIME_LIMIT_S = float(os.environ.get("AUDITLENS_TIME_LIMIT_S", "600"))  # per request: attribution, SHAP, perturbation
 DEFAULT_METHOD = "input_x_gradient"
 DEFAULT_GRANULARITY = "word"
 
@@ -66,6 +69,7 @@ def attribution_key(question, sources, answer, method, granularity) -> tuple:
 
 def run_attribution(question: str, sources: tuple[str, ...], answer: str, method: str = DEFAULT_METHOD,
                     granularity: str = DEFAULT_GRANULARITY, progress=None):
+    progress = time_limited(progress, TIME_LIMIT_S, method)
     from explainers.registry import get_explainer
     from explainers.text.explain import regroup
 
@@ -115,6 +119,7 @@ def run_side_by_side(image_name: str, image, cam_method: str, prompt: str, answe
 
 
 def run_leave_one_out(question: str, sources: tuple[str, ...], answer: str, unit: str = "sentence", progress=None):
+    progress = time_limited(progress, TIME_LIMIT_S, "leave-one-out")
     from explainers.text.context import leave_one_out
 
     return results().get_or_compute(("loo", question, sources, answer, unit), lambda: leave_one_out(
@@ -122,6 +127,7 @@ def run_leave_one_out(question: str, sources: tuple[str, ...], answer: str, unit
 
 
 def run_ablate(question: str, sources: tuple[str, ...], answer: str, n_ablations: int = 32, progress=None):
+    progress = time_limited(progress, TIME_LIMIT_S, "random ablations")
     from explainers.text.context import ablate
 
     return results().get_or_compute(("ablate", question, sources, answer, n_ablations), lambda: ablate(
@@ -136,6 +142,7 @@ def run_reliance(question: str, sources: tuple[str, ...], answer: str):
 
 
 def run_what_if(question: str, sources: tuple[str, ...], answer: str, edits: tuple, progress=None):
+    progress = time_limited(progress, TIME_LIMIT_S, "what-if")
     from explainers.text.context import what_if
 
     key = ("what_if", question, sources, answer, repr(edits))

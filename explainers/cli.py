@@ -104,7 +104,10 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     inp = prepare(lm, raw_prompt(prompt_text) if args.raw else _chat_prompt(lm, prompt_text), args.answer,
                   max_new_tokens=args.max_new_tokens)
     params = json.loads(args.params) if args.params else {}
-    result = explain(lm, inp, args.method, args.granularity, contrast=args.contrast, progress=_Bar(True), **params)
+    from .limits import time_limited
+
+    result = explain(lm, inp, args.method, args.granularity, contrast=args.contrast,
+                     progress=time_limited(_Bar(True), args.time_limit, args.method), **params)
     Path(args.json).write_text(to_json(result, indent=1), encoding="utf-8")
     if args.html:
         from .report.html import render_attribution_html
@@ -251,7 +254,9 @@ def cmd_perturb(args: argparse.Namespace) -> int:
     if args.generate:
         answer = prepare(lm, build_prompt(lm, args.question, sources), None, max_new_tokens=args.max_new_tokens).answer
         print(f"generated answer: {answer}", file=sys.stderr)
-    bar = _Bar(True)
+    from .limits import time_limited
+
+    bar = time_limited(_Bar(True), args.time_limit, f"perturb --mode {args.mode}")
     if args.mode == "loo":
         result = context.leave_one_out(lm, args.question, sources, answer, unit=args.unit,
                                        regenerate=not args.no_regenerate, progress=bar)
@@ -341,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--json", required=True, help="output file for the TextAttribution JSON")
     p.add_argument("--html", help="also write a self-contained HTML view")
+    p.add_argument("--time-limit", type=float, default=None, help="stop with an error after this many seconds")
     p.set_defaults(func=cmd_attribute)
 
     p = sub.add_parser("gradcam", help="class activation map of an image classifier")
@@ -411,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
                    '"where": "source 1", "index": 0}\' (repeatable)')
     p.add_argument("--edits-file", help="a JSON list of edits (as stored in an EditResult)")
     p.add_argument("--no-regenerate", action="store_true", help="score only; do not regenerate answers")
+    p.add_argument("--time-limit", type=float, default=None, help="stop with an error after this many seconds")
     p.add_argument("--model", default=None)
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--json", help="output file for the result JSON")

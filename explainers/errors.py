@@ -36,3 +36,11 @@ class SchemaError(ExplainerError, ValueError):
 
 class SpanError(InputError):
     """A span or edit names text that does not exist in the input."""
+
+
+class ResourceLimitError(ExplainerError, RuntimeError):
+    """Out of memory even at the smallest internal batch: the message says what to shorten."""
+
+
+class TimeLimitError(ExplainerError, TimeoutError):
+    """A run passed its time limit and was stopped (nothing partial is returned)."""

@@ -6,9 +6,10 @@ import hashlib
 
 import streamlit as st
 
+from dashboard.auth import require_identity, reviewer_field
 from dashboard.components.audit_views import attribution_view, grounding_view
 from dashboard.components.exports import export_buttons
-from dashboard.components.safe import md_escape, show_error
+from dashboard.components.safe import show_error
 from dashboard.compute import (DEFAULT_GRANULARITY, DEFAULT_METHOD, attribution_key, generate_answer, results,
                                run_attribution, run_grounding)
 from explainers import list_methods
@@ -39,6 +40,7 @@ def audit_hash(audit: dict) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
 
 
+identity = require_identity()
 st.title("Audit an answer")
 cases = demos()
 labels = {c.case_id: f"Demo: {c.question}" for c in cases}
@@ -156,16 +158,17 @@ with tab_verdict:
     saved_id = st.session_state.get("saved_audit_id")
     if saved_id and st.session_state.get("saved_audit_hash") != audit_hash(audit):
         saved_id = None
-    st.caption("Running without sign-in: enter your name; it is stored with the verdict."
-               if not st.session_state.get("signed_in_name") else f"Signed in as {md_escape(st.session_state['signed_in_name'])}.")
-    with st.form("verdict_form", clear_on_submit=False):
-        reviewer = st.text_input("Reviewer name", max_chars=200, key="verdict_reviewer",
-                                 value=st.session_state.get("signed_in_name", ""))
-        verdict = st.radio("Verdict", ["accept", "edit", "reject"], horizontal=True, key="verdict_choice")
-        edited = st.text_area("Edited answer (for 'edit')", value="", max_chars=4000, key="verdict_edited")
-        note = st.text_area("Note", value="", max_chars=4000, key="verdict_note")
-        save = st.form_submit_button("Save verdict", type="primary")
-    if save:
+    save = False
+    if identity.sign_in and not identity.can_write:
+        st.info("You can read audits; only users listed as reviewers can write verdicts.")
+    else:
+        with st.form("verdict_form", clear_on_submit=False):
+            reviewer = reviewer_field(identity, "verdict_reviewer")
+            verdict = st.radio("Verdict", ["accept", "edit", "reject"], horizontal=True, key="verdict_choice")
+            edited = st.text_area("Edited answer (for 'edit')", value="", max_chars=4000, key="verdict_edited")
+            note = st.text_area("Note", value="", max_chars=4000, key="verdict_note")
+            save = st.form_submit_button("Save verdict", type="primary")
+    if save and identity.can_write:
         from dashboard.resources import review_store
 
         try:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.auth import require_identity
 from dashboard.components.exports import export_buttons
 from dashboard.components.queue import filtered_audits
 from dashboard.resources import review_store
 from explainers.report.bundle import bundles_from_store
 
+require_identity()
 st.title("Reports")
 st.write("Export saved audits with their grounding, attributions, perturbations and review history. HTML reports "
          "are self-contained (no script, nothing fetched); PDFs are text only.")

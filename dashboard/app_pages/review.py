@@ -7,6 +7,7 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
+from dashboard.auth import require_identity, reviewer_field
 from dashboard.components.audit_views import attribution_view, grounding_view
 from dashboard.components.exports import export_buttons
 from dashboard.components.queue import filtered_audits
@@ -15,6 +16,7 @@ from dashboard.resources import review_store
 from explainers.report.bundle import bundles_from_store
 from explainers.store import VERDICTS
 
+identity = require_identity()
 st.title("Review queue")
 if "queue_flash" in st.session_state:
     st.success(st.session_state.pop("queue_flash"), icon=":material/check:")
@@ -68,14 +70,18 @@ else:
     st.caption("No verdict yet.")
 
 st.subheader("Your verdict")
-with st.form(f"queue_verdict_{audit_id}"):
-    reviewer = st.text_input("Reviewer name", max_chars=200, value=st.session_state.get("signed_in_name", ""))
-    verdict = st.radio("Verdict", VERDICTS, horizontal=True)
-    edited = st.text_area("Edited answer (for 'edit': saved as a new version of this audit)", max_chars=4000,
-                          value=report.answer)
-    note = st.text_area("Note", max_chars=4000)
-    save = st.form_submit_button("Save verdict", type="primary")
-if save:
+save = False
+if identity.sign_in and not identity.can_write:
+    st.info("You can read audits; only users listed as reviewers can write verdicts.")
+else:
+    with st.form(f"queue_verdict_{audit_id}"):
+        reviewer = reviewer_field(identity, f"queue_reviewer_{audit_id}")
+        verdict = st.radio("Verdict", VERDICTS, horizontal=True)
+        edited = st.text_area("Edited answer (for 'edit': saved as a new version of this audit)", max_chars=4000,
+                              value=report.answer)
+        note = st.text_area("Note", max_chars=4000)
+        save = st.form_submit_button("Save verdict", type="primary")
+if save and identity.can_write:
     try:
         edited_answer = edited.strip() if verdict == "edit" else None
         store.add_verdict(audit_id, verdict, reviewer, note=note, edited_answer=edited_answer)

@@ -154,6 +154,8 @@ def _parse_pdf(data: bytes, name: str) -> Document:
         pages = [(page.extract_text() or "") for page in reader.pages]
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise IngestError(f"{name}: not a readable PDF ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - a malformed PDF can break the parser anywhere; it is still bad input
+        raise IngestError(f"{name}: not a readable PDF ({type(exc).__name__})") from exc
     starts, text = [], ""
     for page in pages:
         starts.append(len(text))

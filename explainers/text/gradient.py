@@ -19,7 +19,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..errors import InputError
+from ..limits import free_accelerator_memory, is_out_of_memory
+from ..errors import InputError, ResourceLimitError
 from ..models import LanguageModel
 from ..registry import register
 from .lm import AuditInput, Progress, lm_backbone, steps_from_logp
@@ -163,13 +164,29 @@ def gradient_token_matrix(lm: LanguageModel, inp: AuditInput, method: str, *, ba
     previous = torch.get_float32_matmul_precision()
     try:
         torch.set_float32_matmul_precision(matmul_precision)
-        return _gradient_token_matrix(lm, inp, method, target, x, tick, vjp_batch, baseline, n_steps, integration,
-                                      seq_len)
+        grad_rows = MAX_GRAD_ROWS
+        while True:
+            try:
+                return _gradient_token_matrix(lm, inp, method, target, x, tick, vjp_batch, baseline, n_steps,
+                                              integration, seq_len, grad_rows)
+            except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
+                if not is_out_of_memory(exc):
+                    raise
+                free_accelerator_memory()
+                done[0] = 0
+                if vjp_batch > 1:  # smaller internal batches, same result
+                    vjp_batch //= 2
+                elif method == "integrated_gradients" and grad_rows // seq_len > 3:
+                    grad_rows //= 2
+                else:
+                    raise ResourceLimitError(f"out of memory computing {method} for {seq_len:,} tokens even at the "
+                                             "smallest internal batch; shorten the sources or the answer") from exc
     finally:
         torch.set_float32_matmul_precision(previous)
 
 
-def _gradient_token_matrix(lm, inp, method, target, x, tick, vjp_batch, baseline, n_steps, integration, seq_len):
+def _gradient_token_matrix(lm, inp, method, target, x, tick, vjp_batch, baseline, n_steps, integration, seq_len,
+                           grad_rows=MAX_GRAD_ROWS):
     with lm.lock, torch.enable_grad():
         if method in ("saliency", "input_x_gradient"):
             e = x[None].clone().requires_grad_(True)
@@ -190,7 +207,7 @@ def _gradient_token_matrix(lm, inp, method, target, x, tick, vjp_batch, baseline
         weights = np.concatenate([[0.0, 0.0], weights])
         delta = (x - base)
         total = torch.zeros(target.n_rows, inp.n_prompt, x.shape[1], dtype=torch.float64, device=lm.device)
-        step_chunk = max(3, MAX_GRAD_ROWS // seq_len)
+        step_chunk = max(3, grad_rows // seq_len)
         f_in = f_base = None
         for s0 in range(0, len(alphas), step_chunk):
             a = torch.tensor(alphas[s0:s0 + step_chunk], dtype=x.dtype, device=lm.device)

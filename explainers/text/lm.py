@@ -13,7 +13,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..errors import EmptyInputError, InputError, InputTooLongError
+from ..errors import EmptyInputError, InputError, InputTooLongError, ResourceLimitError
+from ..limits import free_accelerator_memory, is_out_of_memory
 from ..models import LanguageModel
 
 Progress = Callable[[float, str], None]
@@ -238,25 +239,41 @@ def answer_log_probs(lm: LanguageModel, prompts: Sequence[Sequence[int]], answer
             if longest * (len(batch) + 1) > max_rows:
                 break
             batch.append(cand)
-        longest = max(len(prompts[b]) for b in batch) + n_ans
-        x = torch.full((len(batch), longest), pad, dtype=torch.long, device=dev)
-        for r, b in enumerate(batch):
-            seq = list(prompts[b]) + answer
-            x[r, : len(seq)] = torch.tensor(seq, device=dev)
-        with torch.no_grad(), lm.lock:
-            # Right padding only follows each sequence, and causal attention never looks ahead, so no padding
-            # mask is needed: the fused causal attention path is used (a padding mask forces a slower one).
-            body, head = lm_backbone(lm)
-            hidden = body(input_ids=x).last_hidden_state
-            for r, b in enumerate(batch):
-                start = len(prompts[b]) - 1
-                h = hidden[r, start:start + n_ans]
-                logp = torch.log_softmax(head(h).float(), dim=-1)
-                out[b] = logp.gather(-1, ans_t[:, None])[:, 0].double().cpu().numpy()
+        try:
+            _score_batch(lm, prompts, batch, answer, ans_t, out, pad, dev)
+        except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled; everything else re-raised
+            if not is_out_of_memory(exc):
+                raise
+            free_accelerator_memory()
+            if len(batch) == 1:
+                raise ResourceLimitError(
+                    f"out of memory scoring one sequence of {len(prompts[batch[0]]) + n_ans:,} tokens; "
+                    "shorten the sources or the answer") from exc
+            max_rows = max(1, (max(len(prompts[b]) for b in batch) + n_ans) * (len(batch) // 2))
+            continue  # retry the same variants in smaller batches
         k += len(batch)
         if progress:
             progress(k / len(order), f"scored {k}/{len(order)} variants")
     return out
+
+
+def _score_batch(lm: LanguageModel, prompts, batch, answer, ans_t, out, pad, dev) -> None:
+    n_ans = len(answer)
+    longest = max(len(prompts[b]) for b in batch) + n_ans
+    x = torch.full((len(batch), longest), pad, dtype=torch.long, device=dev)
+    for r, b in enumerate(batch):
+        seq = list(prompts[b]) + answer
+        x[r, : len(seq)] = torch.tensor(seq, device=dev)
+    with torch.no_grad(), lm.lock:
+        # Right padding only follows each sequence, and causal attention never looks ahead, so no padding
+        # mask is needed: the fused causal attention path is used.
+        body, head = lm_backbone(lm)
+        hidden = body(input_ids=x).last_hidden_state
+        for r, b in enumerate(batch):
+            start = len(prompts[b]) - 1
+            h = hidden[r, start:start + n_ans]
+            logp = torch.log_softmax(head(h).float(), dim=-1)
+            out[b] = logp.gather(-1, ans_t[:, None])[:, 0].double().cpu().numpy()
 
 
 def lm_backbone(lm: LanguageModel):

@@ -48,6 +48,8 @@ def load_image(source: str | Path | bytes, name: str | None = None, max_pixels: 
         raise InputError(f"{label}: not a PNG, JPEG or WebP image") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{label}: the image is corrupt or truncated ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - a malformed file can break a decoder anywhere; still bad input
+        raise InputError(f"{label}: the image could not be decoded ({type(exc).__name__})") from exc
     return to_rgb(img)
 
 
