@@ -7,7 +7,7 @@ STAMP := $(VENV)/.auditlens-installed
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install prepare run test bench lint browser audit clean
+.PHONY: install prepare run test test-postgres bench lint browser audit clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,9 +36,14 @@ audit: install
 	$(PY) -m pip_audit --skip-editable --progress-spinner off -f json -o $(VENV)/pip-audit.json
 	$(PY) .ci/pip_audit_summary.py $(VENV)/pip-audit.json
 
+# the review-store tests on PostgreSQL (Debian's server, a throw-away cluster)
+test-postgres: install
+	PY=$(PY) bash .ci/postgres_tests.sh
+
 test: prepare browser audit
 	$(PY) -m ruff check explainers dashboard tests bench
 	$(PY) -m pytest -q -p no:cacheprovider tests
+	PY=$(PY) bash .ci/postgres_tests.sh
 
 bench: prepare
 	$(PY) bench/bench_attribution.py

@@ -45,6 +45,11 @@ class ResultCache:
                 self._data.popitem(last=False)
         return value
 
+    def peek(self, key: tuple) -> Any:
+        """The cached value, or None (never computes)."""
+        with self._lock:
+            return self._data.get(key)
+
     def __contains__(self, key: tuple) -> bool:
         with self._lock:
             return key in self._data

@@ -15,12 +15,32 @@ from explainers.store import Store
 from explainers.types import AuditReport
 
 
+POSTGRES = os.environ.get("AUDITLENS_TEST_POSTGRES_URL")  # e.g. postgresql+psycopg://postgres@127.0.0.1:55432/db
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    """The same tests on SQLite (always) and PostgreSQL (when AUDITLENS_TEST_POSTGRES_URL names a server)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'a.db'}"
+    if not POSTGRES:
+        pytest.skip("set AUDITLENS_TEST_POSTGRES_URL to run the store tests on PostgreSQL (make test-postgres)")
+    from sqlalchemy import create_engine
+
+    from explainers.store import metadata
+
+    engine = create_engine(POSTGRES)
+    metadata.drop_all(engine)  # a fresh schema per test
+    engine.dispose()
+    return POSTGRES
+
+
 def _report(answer="Paris is the capital.") -> AuditReport:
     return AuditReport(question="What is the capital of France?", answer=answer, model_id="m")
 
 
-def test_versions_and_verdicts_are_append_only(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'a.db'}")
+def test_versions_and_verdicts_are_append_only(url):
+    store = Store(url)
     first = store.save_audit(_report(), "ana")
     key = store.list_audits()[0].audit_key
     second = store.save_audit(_report("Paris."), "ben", audit_key=key)
@@ -41,8 +61,7 @@ def test_versions_and_verdicts_are_append_only(tmp_path):
         store.add_verdict(999, "accept", "ana")
 
 
-def test_verdicts_survive_a_restart(tmp_path):
-    url = f"sqlite:///{tmp_path / 'a.db'}"
+def test_verdicts_survive_a_restart(url):
     audit = Store(url).save_audit(_report(), "ana")
     Store(url).add_verdict(audit, "accept", "ana", note="ok")
     again = Store(url)
@@ -57,9 +76,8 @@ def _writer(url: str, audit_id: int, n: int, who: str) -> None:
 
 
 @pytest.mark.parametrize("per_writer", [50, 500])
-def test_eight_writer_processes_lose_no_verdict(tmp_path, per_writer):
+def test_eight_writer_processes_lose_no_verdict(url, per_writer):
     """8 processes write at once; every row arrives and no writer sees 'database is locked'."""
-    url = f"sqlite:///{tmp_path / 'a.db'}"
     audit = Store(url).save_audit(_report(), "ana")
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_writer, args=(url, audit, per_writer, f"r{i}")) for i in range(8)]
@@ -74,9 +92,7 @@ def test_eight_writer_processes_lose_no_verdict(tmp_path, per_writer):
     assert notes == {(f"r{i}", str(k)) for i in range(8) for k in range(per_writer)}
 
 
-def test_kill_during_writes_loses_no_committed_verdict(tmp_path):
-    db = tmp_path / "a.db"
-    url = f"sqlite:///{db}"
+def test_kill_during_writes_loses_no_committed_verdict(tmp_path, url):
     audit = Store(url).save_audit(_report(), "ana")
     log = tmp_path / "committed.txt"
     code = (
@@ -95,10 +111,11 @@ def test_kill_during_writes_loses_no_committed_verdict(tmp_path):
     proc.wait()
     committed = {int(x) for x in log.read_text().split()}
     assert len(committed) >= 30
-    con = sqlite3.connect(db)
-    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    stored = {r[0] for r in con.execute("SELECT id FROM verdicts")}
-    con.close()
+    if url.startswith("sqlite"):
+        con = sqlite3.connect(url.removeprefix("sqlite:///"))
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        con.close()
+    stored = {v["id"] for v in Store(url).history(audit)}
     assert committed <= stored
 
 

@@ -120,30 +120,6 @@ with tab_ground:
         except Exception as exc:  # noqa: BLE001
             show_error(exc, "Grounding failed")
 
-attribution = None
-with tab_attr:
-    methods = list_methods("text")
-    c1, c2 = st.columns(2)
-    method = c1.selectbox("Method", methods, index=methods.index(DEFAULT_METHOD), key="attr_method")
-    granularity = c2.selectbox("Granularity", GRANULARITIES, index=GRANULARITIES.index(DEFAULT_GRANULARITY),
-                               key="attr_granularity", help="span = one unit per source and the question")
-    key = attribution_key(audit["question"], audit["sources"], audit["answer"], method, granularity)
-    slow = method in ("integrated_gradients", "shapley_sampling", "lime", "kernel_shap", "partition_shap")
-    token_key = attribution_key(audit["question"], audit["sources"], audit["answer"], method, "token")
-    if key in results() or token_key in results() or not slow or st.button(f"Compute {method} ({granularity})", key="attr_go"):
-        bar = st.progress(0.0, text=f"{method}: starting")
-        try:
-            attribution = run_attribution(audit["question"], audit["sources"], audit["answer"], method, granularity,
-                                          progress=lambda f, m: bar.progress(min(1.0, max(0.0, f)), text=str(m)))
-            audit["model_id"] = attribution.model_id
-        except Exception as exc:  # noqa: BLE001
-            show_error(exc, "Attribution failed")
-        bar.empty()
-        if attribution is not None:
-            attribution_view(attribution)
-    else:
-        st.info(f"{method} runs many forward passes; press the button to compute it (results are kept).")
-
 with tab_perturb:
     from dashboard.components.perturb_views import perturbation_panel
 
@@ -152,6 +128,13 @@ with tab_perturb:
 with tab_verdict:
     from dashboard.compute import cached_perturbations
 
+    # Tabs fill in script order; the slow attribution tab is filled last, so this tab reads what is cached.
+    chosen = attribution_key(audit["question"], audit["sources"], audit["answer"],
+                             st.session_state.get("attr_method", DEFAULT_METHOD),
+                             st.session_state.get("attr_granularity", DEFAULT_GRANULARITY))
+    attribution = results().peek(chosen)
+    if attribution is not None:
+        audit["model_id"] = attribution.model_id
     report = current_report(audit, [attribution] if attribution is not None else [], grounding,
                             cached_perturbations(audit["question"], audit["sources"], audit["answer"],
                                                  st.session_state.get("what_if_result")))
@@ -190,3 +173,29 @@ with tab_verdict:
         bundle = bundles_from_store(review_store(), [saved_id])[0]
         bundle = ReportBundle(report, saved_id, bundle.version, bundle.created_by, bundle.created_at, bundle.verdicts)
     export_buttons([bundle], "audit_export", f"auditlens-audit-{saved_id or 'unsaved'}")
+
+# Filled last: gradients take seconds on a CPU, and every other tab is usable meanwhile.
+attribution = None
+with tab_attr:
+    methods = list_methods("text")
+    c1, c2 = st.columns(2)
+    method = c1.selectbox("Method", methods, index=methods.index(DEFAULT_METHOD), key="attr_method")
+    granularity = c2.selectbox("Granularity", GRANULARITIES, index=GRANULARITIES.index(DEFAULT_GRANULARITY),
+                               key="attr_granularity", help="span = one unit per source and the question")
+    key = attribution_key(audit["question"], audit["sources"], audit["answer"], method, granularity)
+    slow = method in ("integrated_gradients", "shapley_sampling", "lime", "kernel_shap", "partition_shap")
+    token_key = attribution_key(audit["question"], audit["sources"], audit["answer"], method, "token")
+    if key in results() or token_key in results() or not slow or st.button(f"Compute {method} ({granularity})", key="attr_go"):
+        bar = st.progress(0.0, text=f"{method}: starting")
+        try:
+            attribution = run_attribution(audit["question"], audit["sources"], audit["answer"], method, granularity,
+                                          progress=lambda f, m: bar.progress(min(1.0, max(0.0, f)), text=str(m)))
+            audit["model_id"] = attribution.model_id
+        except Exception as exc:  # noqa: BLE001
+            show_error(exc, "Attribution failed")
+        bar.empty()
+        if attribution is not None:
+            attribution_view(attribution)
+    else:
+        st.info(f"{method} runs many forward passes; press the button to compute it (results are kept).")
+

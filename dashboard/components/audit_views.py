@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -15,12 +16,37 @@ LABEL_STYLE = {"supported": "background-color: rgba(0,160,60,0.25)",
                "contradicted": "background-color: rgba(240,140,0,0.35)"}
 
 
+BACKGROUND = {"supported": "green", "unsupported": "red", "contradicted": "orange"}
+
+
+def coloured_answer(grounding: Grounding) -> str:
+    """The answer as escaped Markdown, each sentence on the background colour of its label."""
+    from explainers.report.html import answer_segments
+    from explainers.types import AuditReport
+
+    parts = []
+    labels = {(s.start, s.end): s.label for s in grounding.sentences}
+    pos = 0
+    for text, _colour, _tip in answer_segments(AuditReport(question="", answer=grounding.answer, grounding=grounding)):
+        label = labels.get((pos, pos + len(text)))
+        pos += len(text)
+        if not text.strip():
+            parts.append(" ")
+        elif label:
+            parts.append(f":{BACKGROUND[label]}-background[{md_escape(text.strip())}]")
+        else:
+            parts.append(md_escape(text))
+    return " ".join(p for p in parts if p.strip()) or md_escape(grounding.answer)
+
+
 def grounding_view(grounding: Grounding, key: str) -> None:
     """Each answer sentence with its label (coloured), support and cited source; click a row for the evidence."""
     n_bad = sum(s.label != "supported" for s in grounding.sentences)
     c1, c2 = st.columns(2)
     c1.metric("Answer support probability", f"{grounding.answer_support_probability:.0%}")
     c2.metric("Sentences flagged", f"{n_bad} of {len(grounding.sentences)}")
+    st.markdown(coloured_answer(grounding))
+    st.caption("Green: supported by the sources; red: unsupported; orange: contradicted.")
     rows = pd.DataFrame([{"sentence": s.sentence, "label": s.label, "support": round(s.support_probability, 3),
                           "cited source span": s.source_text[s.source_span[0]:s.source_span[1]] if s.source_span else "",
                           "unsupported words": " · ".join(grounding.answer[a:b] for a, b in s.unsupported_spans)}
@@ -49,6 +75,12 @@ def attribution_view(a: TextAttribution) -> None:
     c2.metric("Computed in", f"{a.elapsed_s:.2f} s")
     if a.convergence_delta is not None:
         c3.metric("IG convergence delta", f"{a.convergence_delta:.1e}")
+        total = abs(float(a.sequence_scores.sum())) or 1.0
+        if abs(a.convergence_delta) > 0.05 * max(1.0, total):
+            st.warning("Integrated gradients have not converged (the attributions do not add up to the change in "
+                       "the answer's log-probability): use more steps.")
+    if not np.isfinite(a.scores).all() or not np.abs(a.scores).max(initial=0.0) > 0:
+        st.info("No signal: every attribution is zero for this input.")
     st.plotly_chart(attribution_heatmap(a), key=f"heat_{a.method}_{a.granularity}")
     left, right = st.columns(2)
     with left:
