@@ -49,14 +49,19 @@ verdicts = Table(
 )
 
 
-def default_url() -> str:
-    if os.environ.get("AUDITLENS_DATABASE_URL"):
-        return os.environ["AUDITLENS_DATABASE_URL"]
+def data_dir() -> Path:
+    """The app's data directory (``AUDITLENS_DATA_DIR`` or the user data dir): the store and named indexes."""
     from platformdirs import user_data_dir
 
     data = Path(os.environ.get("AUDITLENS_DATA_DIR") or user_data_dir("auditlens"))
     data.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{data / 'audits.db'}"
+    return data
+
+
+def default_url() -> str:
+    if os.environ.get("AUDITLENS_DATABASE_URL"):
+        return os.environ["AUDITLENS_DATABASE_URL"]
+    return f"sqlite:///{data_dir() / 'audits.db'}"
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

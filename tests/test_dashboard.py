@@ -169,3 +169,33 @@ def test_cnn_vs_llm_page_compares_both(lm, classifier):
     assert not at.exception, at.exception
     captions = [t.value for t in at.text]
     assert any("espresso" in c for c in captions) and any("deletion AUC" in c for c in captions)
+
+
+def test_audit_with_sources_retrieved_from_a_saved_index(lm, embedder, db, tmp_path, monkeypatch):
+    from explainers.demo import assets_dir
+    from explainers.errors import InputError
+    from explainers.retrieval.index import ChunkIndex, list_named_indexes, named_index_dir
+    from explainers.retrieval.ingest import ingest_files
+
+    monkeypatch.setenv("AUDITLENS_DATA_DIR", str(tmp_path / "data"))
+    _, chunks, _ = ingest_files(sorted((assets_dir() / "documents").iterdir()), max_chars=300)
+    index = ChunkIndex(embedder)
+    index.add(chunks)
+    index.save(named_index_dir("demo-docs"))
+    assert list_named_indexes() == ["demo-docs"]
+    for bad in ("../escape", "a/b", "", ".hidden"):
+        with pytest.raises(InputError):
+            named_index_dir(bad)
+    at = AppTest.from_file(str(PAGES / "audit.py"), default_timeout=240).run()
+    at.selectbox(key="audit_case").set_value("custom").run()
+    at.radio(key="source_mode").set_value("retrieved from a saved index").run()
+    at.text_input(key="q_custom").set_value("How tall is the Eiffel Tower?")
+    at.number_input(key="index_k").set_value(2)
+    at.text_area(key="a_custom").set_value("The Eiffel Tower is 330 metres tall.")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    audit = at.session_state["audit"]
+    assert len(audit["sources"]) == 2 and "330 metres" in " ".join(audit["sources"])
+    assert all("eiffel_tower.md" in name for name in audit["names"][:1])
+    assert dict(zip(at.dataframe[0].value["sentence"], at.dataframe[0].value["label"])) == {
+        "The Eiffel Tower is 330 metres tall.": "supported"}

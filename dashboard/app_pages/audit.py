@@ -9,12 +9,13 @@ import streamlit as st
 from dashboard.auth import require_identity, reviewer_field
 from dashboard.components.audit_views import attribution_view, grounding_view
 from dashboard.components.exports import export_buttons
-from dashboard.components.safe import show_error
+from dashboard.components.safe import md_escape, show_error
 from dashboard.compute import (DEFAULT_GRANULARITY, DEFAULT_METHOD, attribution_key, generate_answer, results,
                                run_attribution, run_grounding)
 from explainers import list_methods
 from explainers.demo import load_demos
 from explainers.report.bundle import ReportBundle
+from explainers.retrieval.index import list_named_indexes, named_index_dir
 from explainers.retrieval.ingest import SUFFIXES, IngestError, parse_document
 from explainers.types import AuditReport, Source
 
@@ -48,16 +49,52 @@ choice = st.selectbox("Start from", [*labels, "custom"], format_func=lambda k: l
                       key="audit_case")
 case = next((c for c in cases if c.case_id == choice), None)
 
+source_mode = st.radio("Sources", ["pasted or uploaded", "retrieved from a saved index"], horizontal=True,
+                       key="source_mode")
+indexes = list_named_indexes()
 with st.form("audit_form"):
     question = st.text_input("Question", value=case.question if case else "", max_chars=2000, key=f"q_{choice}")
-    sources_text = st.text_area("Sources, pasted (separate sources with a blank line)",
-                                value="\n\n".join(case.sources) if case else "", max_chars=MAX_SOURCES_CHARS,
-                                height=180, key=f"s_{choice}")
-    uploads = st.file_uploader(f"…and/or upload documents ({', '.join(SUFFIXES)}; 20 MB each)",
-                               type=[s.lstrip(".") for s in SUFFIXES], accept_multiple_files=True, key=f"u_{choice}")
+    sources_text, uploads, save_as, index_name, top_k = "", [], "", None, 4
+    if source_mode == "pasted or uploaded":
+        sources_text = st.text_area("Sources, pasted (separate sources with a blank line)",
+                                    value="\n\n".join(case.sources) if case else "", max_chars=MAX_SOURCES_CHARS,
+                                    height=180, key=f"s_{choice}")
+        uploads = st.file_uploader(f"…and/or upload documents ({', '.join(SUFFIXES)}; 20 MB each)",
+                                   type=[s.lstrip(".") for s in SUFFIXES], accept_multiple_files=True,
+                                   key=f"u_{choice}")
+        save_as = st.text_input("Also save the uploaded documents as an index named (optional)", max_chars=64,
+                                key="save_index_as")
+    elif indexes:
+        c1, c2 = st.columns([3, 1])
+        index_name = c1.selectbox("Index", indexes, key="index_name")
+        top_k = c2.number_input("Chunks", min_value=1, max_value=8, value=4, key="index_k")
+    else:
+        st.info("No saved index yet: upload documents above with a name to save them as one, or run "
+                "`auditlens index DOCS... --index <data dir>/indexes/NAME`.")
     answer_text = st.text_area("Answer to audit (leave empty to generate one with the local model)",
                                value=case.answer if case else "", max_chars=4000, key=f"a_{choice}")
     submitted = st.form_submit_button("Run audit", type="primary")
+
+
+def save_uploads_as_index(name: str, uploads) -> None:
+    from dashboard.resources import embedder
+    from explainers.retrieval.index import ChunkIndex
+    from explainers.retrieval.ingest import chunk_document
+
+    target = named_index_dir(name)  # validated: a plain name inside the data directory
+    index = ChunkIndex(embedder())
+    if (target / "manifest.json").is_file():
+        index = ChunkIndex.load(target, embedder())
+    chunks = []
+    for up in uploads:
+        try:
+            for doc in parse_document(up.getvalue(), up.name):
+                chunks += chunk_document(doc)
+        except IngestError:
+            pass  # already reported when the sources were read
+    added = index.add(chunks)
+    index.save(target)
+    st.success(f"Saved {added} new chunks to the index {md_escape(name)} ({len(index)} in all).")
 
 
 def start_audit(question: str, sources_text: str, uploads, answer_text: str) -> dict | None:
@@ -71,6 +108,15 @@ def start_audit(question: str, sources_text: str, uploads, answer_text: str) -> 
                 names.append(doc.title or up.name)
         except IngestError as exc:
             show_error(exc, "A document was skipped")
+    if save_as.strip() and uploads:
+        save_uploads_as_index(save_as.strip(), uploads)
+    if index_name and question.strip():
+        from dashboard.resources import embedder
+        from explainers.retrieval.index import ChunkIndex
+
+        hits = ChunkIndex.load(named_index_dir(index_name), embedder()).search(question.strip(), int(top_k))
+        srcs += [c.text for c, _ in hits]
+        names += [f"{c.doc_name} p.{c.page} (score {score:.2f})" for c, score in hits]
     if sum(len(s) for s in srcs) > MAX_SOURCES_CHARS:
         st.warning(f"The sources hold {sum(len(s) for s in srcs):,} characters; the model sees at most its "
                    "context length, so long documents may be refused. Paste the relevant part.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import os
 import shutil
 import tempfile
@@ -103,3 +104,25 @@ class ChunkIndex:
 
     def embeddings(self) -> np.ndarray:
         return self.index.reconstruct_n(0, self.index.ntotal)
+
+
+_INDEX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def named_index_dir(name: str, root: str | Path | None = None) -> Path:
+    """The folder of a named index inside the data directory; a name can never leave it (no '/', '..')."""
+    from ..store import data_dir
+
+    if not isinstance(name, str) or not _INDEX_NAME.fullmatch(name):
+        raise InputError(f"index names use letters, digits, '-' and '_' (up to 64), not {name!r}")
+    return Path(root or data_dir() / "indexes") / name
+
+
+def list_named_indexes(root: str | Path | None = None) -> list[str]:
+    from ..store import data_dir
+
+    base = Path(root or data_dir() / "indexes")
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and _INDEX_NAME.fullmatch(p.name)
+                  and (p / "manifest.json").is_file())
