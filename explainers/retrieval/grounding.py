@@ -372,6 +372,10 @@ def ground(answer: str, sources: Sequence[str | Chunk], question: str = "", *, e
         # Shown to the reviewer as reasons; not in the fitted fusion (they cost seconds per answer, too much
         # to compute over the development set here).
         masses = attribution_mass(lm, question, [c.text for c in chunks], answer)
+        from ..text.context import context_reliance as token_reliance
+
+        reliance = token_reliance(lm, question, [c.text for c in chunks], answer)
+        source_words = {t.norm for c in chunks for t in tokens(c.text)}
         for a, b, sentence, signals, _, reasons, _ in results:
             overlapping = [m for (s0, e0), m in masses if s0 < b and e0 > a]
             signals["source_attribution_mass"] = float(np.mean(overlapping)) if overlapping else 0.0
@@ -381,6 +385,15 @@ def ground(answer: str, sources: Sequence[str | Chunk], question: str = "", *, e
                 reasons.append(f"only {signals['source_attribution_mass']:.0%} of the model's evidence for it lies in the sources")
             if signals["sampling_consistency"] < 0.5:
                 reasons.append(f"resampled answers repeat {signals['sampling_consistency']:.0%} of its content words")
+            # Which words the model would have written without any source (context reliance per token).
+            inside = [(w.text, f) for w, f in zip(reliance.words, reliance.flagged) if a <= w.start and w.end <= b]
+            content = [(t, f) for t, f in inside if t.lower() not in _STOP and any(ch.isalnum() for ch in t)]
+            # a word the model would have written anyway is fine when a source says it too
+            prior = [t for t, f in content if f and _norm(t) not in source_words]
+            signals["prior_word_share"] = len(prior) / len(content) if content else 0.0
+            if prior:
+                reasons.append("the model would have written these without the sources, and no source has them: "
+                               + ", ".join(prior[:8]))
     probs = fusion.predict(rows)
     out = []
     for (a, b, sentence, signals, unsupported, reasons, best), p in zip(results, probs):

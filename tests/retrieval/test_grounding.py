@@ -199,3 +199,8 @@ def test_claims_are_split_and_lm_signals_are_reasons(embedder, lm):
         assert 0.0 <= s.signals["sampling_consistency"] <= 1.0
         assert "context_reliance" in s.signals
     assert second.signals["sampling_consistency"] < first.signals["sampling_consistency"]
+    # context reliance per word: the invented claim's words come from the model's prior
+    assert 0.0 <= first.signals["prior_word_share"] <= 1.0
+    assert first.signals["prior_word_share"] == 0.0  # its words are in the sources
+    prior = next(r for r in second.reasons if r.startswith("the model would have written these"))
+    assert "Napoleon" in prior and second.signals["prior_word_share"] > 0.5
