@@ -1,6 +1,5 @@
 """The review store: append-only versions and verdicts, concurrency, crash safety (real SQLite files)."""
 
-import multiprocessing as mp
 import os
 import signal
 import sqlite3
@@ -69,23 +68,23 @@ def test_verdicts_survive_a_restart(url):
     assert again.history(audit)[0]["note"] == "ok"
 
 
-def _writer(url: str, audit_id: int, n: int, who: str) -> None:
-    store = Store(url)
-    for k in range(n):
-        store.add_verdict(audit_id, "accept", who, note=str(k))
+def _writers(url: str, audit_id: int, n: int, names: list[str]) -> list[subprocess.Popen]:
+    """Writer processes started from a clean interpreter (multiprocessing's spawn would re-import whatever
+    __main__ an earlier test left behind, e.g. a Streamlit page run by AppTest)."""
+    code = ("import sys\nfrom explainers.store import Store\n"
+            "url, audit, n, who = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]\n"
+            "s = Store(url)\n"
+            "for k in range(n):\n"
+            "    s.add_verdict(audit, 'accept', who, note=str(k))\n")
+    return [subprocess.Popen([sys.executable, "-c", code, url, str(audit_id), str(n), who]) for who in names]
 
 
 @pytest.mark.parametrize("per_writer", [50, 500])
 def test_eight_writer_processes_lose_no_verdict(url, per_writer):
     """8 processes write at once; every row arrives and no writer sees 'database is locked'."""
     audit = Store(url).save_audit(_report(), "ana")
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_writer, args=(url, audit, per_writer, f"r{i}")) for i in range(8)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(300)
-    assert all(p.exitcode == 0 for p in procs)  # a 'database is locked' error would end a writer with 1
+    procs = _writers(url, audit, per_writer, [f"r{i}" for i in range(8)])
+    assert all(p.wait(300) == 0 for p in procs)  # a 'database is locked' error would end a writer with 1
     store = Store(url)
     assert store.count_verdicts() == 8 * per_writer
     notes = {(v["reviewer"], v["note"]) for v in store.history(audit)}
@@ -123,12 +122,10 @@ def test_backup_copies_a_consistent_store_while_writers_run(tmp_path):
     url = f"sqlite:///{tmp_path / 'a.db'}"
     store = Store(url)
     audit = store.save_audit(_report(), "ana")
-    ctx = mp.get_context("spawn")
-    writer = ctx.Process(target=_writer, args=(url, audit, 300, "w"))
-    writer.start()
+    (writer,) = _writers(url, audit, 300, ["w"])
     time.sleep(1.0)
     info = store.backup(str(tmp_path / "backup.db"))
-    writer.join(120)
+    assert writer.wait(120) == 0
     assert info["integrity"] == "ok" and info["audits"] == 1 and 0 <= info["verdicts"] <= 300
     copy = Store(f"sqlite:///{tmp_path / 'backup.db'}")
     assert copy.count_verdicts() == info["verdicts"] and copy.load_report(audit).answer == _report().answer
