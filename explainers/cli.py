@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -50,7 +49,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.address,
            "--server.port", str(args.port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    return subprocess.call(cmd)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Become the Streamlit server (same PID): a stop signal reaches the server itself, nothing is orphaned.
+    os.execv(sys.executable, cmd)
+    return 0  # not reached
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:

@@ -66,11 +66,12 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def __exit__(self, *exc):
-        self.proc.terminate()
+        self.proc.terminate()  # `auditlens serve` execs Streamlit, so this reaches the server itself
         try:
             self.proc.wait(20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait(10)
 
 
 def _download(page, button: str, target: Path) -> Path:
@@ -131,5 +132,7 @@ def test_demo_audit_verdict_restart_and_exports(tmp_path):
                 assert _download(page, "Download PDF", tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
         finally:
             browser.close()
+    leftover = subprocess.run(["pgrep", "-f", f"--server.port {server.port}"], capture_output=True, text=True)
+    assert not leftover.stdout.strip(), "the server outlived its stop"
     assert not dialogs, f"a script ran in the page: {dialogs}"
     assert not outside, f"the page tried to reach the network: {outside}"
