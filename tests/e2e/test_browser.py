@@ -132,7 +132,7 @@ def test_demo_audit_verdict_restart_and_exports(tmp_path):
                 assert _download(page, "Download PDF", tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
         finally:
             browser.close()
-    leftover = subprocess.run(["pgrep", "-f", f"--server.port {server.port}"], capture_output=True, text=True)
-    assert not leftover.stdout.strip(), "the server outlived its stop"
+    leftover = subprocess.run(["pgrep", "-f", "--", f"server.port {server.port}"], capture_output=True, text=True)
+    assert leftover.returncode == 1, f"the server outlived its stop: {leftover.stdout}{leftover.stderr}"
     assert not dialogs, f"a script ran in the page: {dialogs}"
     assert not outside, f"the page tried to reach the network: {outside}"
