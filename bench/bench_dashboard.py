@@ -17,27 +17,24 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+def timed(fn) -> tuple[float, object]:
+    """Seconds one call of ``fn`` takes, and what it returned."""
+    t0 = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - t0, value
+
+
 def main() -> None:
     tmp = tempfile.mkdtemp(prefix="auditlens-bench-")
     os.environ["AUDITLENS_DATABASE_URL"] = f"sqlite:///{tmp}/audits.db"
     from streamlit.testing.v1 import AppTest
 
     pages = ROOT / "dashboard" / "app_pages"
-    t0 = time.perf_counter()
-    at = AppTest.from_file(str(pages / "audit.py"), default_timeout=600).run()
-    cold = time.perf_counter() - t0
+    cold, at = timed(lambda: AppTest.from_file(str(pages / "audit.py"), default_timeout=600).run())
     assert not at.exception, at.exception
-    reruns = []
-    for _ in range(10):
-        t0 = time.perf_counter()
-        at.run()
-        reruns.append(time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    at.selectbox(key="attr_granularity").set_value("sentence").run()
-    switch_new = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    at.selectbox(key="attr_granularity").set_value("word").run()
-    switch_back = time.perf_counter() - t0
+    reruns = [timed(at.run)[0] for _ in range(10)]
+    switch_new, _ = timed(lambda: at.selectbox(key="attr_granularity").set_value("sentence").run())
+    switch_back, _ = timed(lambda: at.selectbox(key="attr_granularity").set_value("word").run())
 
     # a store of 50 audits for the list pages
     from explainers.store import Store
@@ -54,15 +51,9 @@ def main() -> None:
         store.add_verdict(store.save_audit(rep, f"reviewer{k % 5}"), "accept", f"reviewer{k % 5}")
     timings = {}
     for page in ("review", "reports"):
-        t0 = time.perf_counter()
-        p = AppTest.from_file(str(pages / f"{page}.py"), default_timeout=120).run()
-        first = time.perf_counter() - t0
+        first, p = timed(lambda page=page: AppTest.from_file(str(pages / f"{page}.py"), default_timeout=120).run())
         assert not p.exception, p.exception
-        again = []
-        for _ in range(5):
-            t0 = time.perf_counter()
-            p.run()
-            again.append(time.perf_counter() - t0)
+        again = [timed(p.run)[0] for _ in range(5)]
         timings[page] = (first, statistics.median(again))
     print(f"{'measure':<52}{'seconds':>9}")
     print(f"{'Audit page, cold start to first render (demo)':<52}{cold:>9.2f}")

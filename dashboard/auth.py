@@ -47,12 +47,16 @@ def require_identity() -> Identity:
     return identity
 
 
-def reviewer_field(identity: Identity, key: str) -> str | None:
-    """The reviewer's name input (or the signed-in identity). None when this user may not write verdicts."""
+def may_write(identity: Identity) -> bool:
+    """Whether this user may write verdicts; says why not when they may not."""
+    if not identity.can_write:
+        st.info("You can read audits; only users listed as reviewers can write verdicts.")
+    return identity.can_write
+
+
+def reviewer_field(identity: Identity, key: str) -> str:
+    """The reviewer's name input, or the signed-in identity (call only when ``may_write``)."""
     if identity.sign_in:
-        if not identity.can_write:
-            st.info("You can read audits; only users listed as reviewers can write verdicts.")
-            return None
         st.text(f"Reviewer: {identity.name}")
         return identity.name
     st.caption("Running without sign-in: enter your name; it is stored with the verdict.")

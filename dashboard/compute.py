@@ -50,6 +50,11 @@ class ResultCache:
         with self._lock:
             return self._data.get(key)
 
+    def values_where(self, predicate: Callable[[tuple], bool]) -> list:
+        """Cached values whose key satisfies ``predicate`` (never computes)."""
+        with self._lock:
+            return [value for key, value in self._data.items() if predicate(key)]
+
     def __contains__(self, key: tuple) -> bool:
         with self._lock:
             return key in self._data
@@ -157,11 +162,8 @@ def run_what_if(question: str, sources: tuple[str, ...], answer: str, edits: tup
 
 def cached_perturbations(question: str, sources: tuple[str, ...], answer: str, what_if_result=None) -> list:
     """Perturbation results already computed for this audit (they go into its report)."""
-    cache, out = results(), []
-    with cache._lock:
-        for key, value in cache._data.items():
-            if key[0] in ("reliance", "loo", "ablate") and key[1:4] == (question, sources, answer):
-                out.append(value)
+    out = results().values_where(lambda key: key[0] in ("reliance", "loo", "ablate")
+                                 and key[1:4] == (question, sources, answer))
     if what_if_result is not None and what_if_result.question == question and what_if_result.answer == answer:
         out.append(what_if_result)
     return out

@@ -16,11 +16,15 @@ MIXED = st.one_of(
                                                         "\u0301"]), max_size=60).map("".join),
     st.sampled_from(["", " ", "\n\n\t ", "\u200b", "a" * 5000, "Paris. " * 400]),
 )
-FEW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-               derandomize=True)
 
 
-@FEW
+def examples(n: int) -> settings:
+    """n derandomised examples, no deadline (real models), session fixtures allowed."""
+    return settings(max_examples=n, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+@examples(60)
 @given(text=MIXED)
 def test_units_partition_the_tokens_for_every_granularity(lm, text):
     enc = lm.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
@@ -36,8 +40,7 @@ def test_units_partition_the_tokens_for_every_granularity(lm, text):
 SHORT = st.lists(st.sampled_from(list("abcdefghij XYZ.,") + ["😀", "\u202e", "שלום", "中文", "é"]), max_size=20).map("".join)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-          derandomize=True)
+@examples(12)
 @given(prompt=SHORT, answer=SHORT)
 def test_attribution_is_finite_or_refused_clearly(lm, prompt, answer):
     from explainers.text.explain import explain
@@ -58,8 +61,7 @@ def test_attribution_is_finite_or_refused_clearly(lm, prompt, answer):
     assert covered.replace(" ", "") == a.output_text.replace(" ", "")[: len(covered.replace(" ", ""))]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-          derandomize=True)
+@examples(40)
 @given(answer=MIXED, source=MIXED)
 def test_grounding_never_crashes_and_stays_in_range(embedder, answer, source):
     from explainers.retrieval.grounding import ground

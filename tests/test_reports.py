@@ -8,7 +8,7 @@ import numpy as np
 from pypdf import PdfReader
 
 from explainers.report.bundle import ReportBundle, render_json
-from explainers.report.html import render_report_html
+from explainers.report.html import render_attribution_html, render_report_html
 from explainers.report.pdf import render_report_pdf
 from explainers.text.context import EditResult
 from explainers.types import (AuditReport, Grounding, SentenceGrounding, Source, TextAttribution, Unit, from_dict,
@@ -17,6 +17,8 @@ from explainers.types import (AuditReport, Grounding, SentenceGrounding, Source,
 PAYLOADS = ['<script>alert(1)</script>', '<img src=x onerror=alert(1)>', '"><svg onload=alert(1)>', '<!--',
             'javascript:alert(1)', "<a href='javascript:alert(1)'>x</a>", '<iframe src=//example.invalid>',
             '{{ 7*7 }}', '\u202eevil\u202c', '/etc/passwd', 'http://example.invalid/x.png']
+ATTRIBUTION_PAYLOADS = ['<script>alert(1)</script>', '<img src=x onerror=alert(1)>', '"><svg onload=alert(1)>', '<!--',
+                        'javascript:alert(1)', '\u202eevil\u202c']
 ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "span", "b", "br", "table",
                 "tr", "td", "th", "section"}
 
@@ -37,13 +39,19 @@ class _Collect(html.parser.HTMLParser):
         self.comments.append(data)
 
 
-def evil_bundle() -> ReportBundle:
-    text = " ".join(PAYLOADS)
+def payload_units(payloads: list[str]) -> tuple[str, list[Unit]]:
+    """The payloads joined by spaces, and one unit per payload with its offsets."""
+    text = " ".join(payloads)
     units, pos = [], 0
-    for p in PAYLOADS:
+    for p in payloads:
         start = text.index(p, pos)
         units.append(Unit(p, start, start + len(p)))
         pos = start + len(p)
+    return text, units
+
+
+def evil_bundle() -> ReportBundle:
+    text, units = payload_units(PAYLOADS)
     attr = TextAttribution(method="input_x_gradient", granularity="word", model_id=PAYLOADS[0], input_text=text,
                            output_text=text, input_units=units, output_units=units,
                            scores=np.random.default_rng(0).normal(size=(len(units), len(units))),
@@ -117,3 +125,17 @@ def test_a_fresh_process_reads_reports_holding_perturbation_results(tmp_path):
             "print(type(r.extra['perturbations'][0]).__name__)")
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "EditResult"
+
+
+def test_attribution_view_escapes_untrusted_tokens_and_answer():
+    text, units = payload_units(ATTRIBUTION_PAYLOADS)
+    a = TextAttribution(method="m", granularity="word", model_id="<b>model</b>", input_text=text,
+                        output_text='<script>steal()</script>', input_units=units, output_units=[Unit("x", 0, 1)],
+                        scores=np.ones((1, len(units))), sequence_scores=np.arange(len(units), dtype=float))
+    html = render_attribution_html(a)
+    lowered = html.lower()
+    assert "<script" not in lowered and "<img" not in lowered and "<svg" not in lowered and "<b>model" not in lowered
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "&#34;&gt;&lt;svg onload" in html or "&quot;&gt;&lt;svg onload" in html
+    assert "Content-Security-Policy" in html and "http" not in lowered.replace("http-equiv", "")
+    assert "\u202eevil\u202c" in html  # visible text equals the input

@@ -6,7 +6,7 @@ import hashlib
 
 import streamlit as st
 
-from dashboard.auth import require_identity, reviewer_field
+from dashboard.auth import may_write, require_identity, reviewer_field
 from dashboard.components.audit_views import attribution_view, grounding_view
 from dashboard.components.exports import export_buttons
 from dashboard.components.safe import md_escape, show_error
@@ -17,6 +17,7 @@ from explainers.demo import load_demos
 from explainers.report.bundle import ReportBundle
 from explainers.retrieval.index import list_named_indexes, named_index_dir
 from explainers.retrieval.ingest import SUFFIXES, IngestError, parse_document
+from explainers.store import VERDICTS
 from explainers.types import AuditReport, Source
 
 MAX_SOURCES_CHARS = 20_000
@@ -188,12 +189,10 @@ with tab_verdict:
     if saved_id and st.session_state.get("saved_audit_hash") != audit_hash(audit):
         saved_id = None
     save = False
-    if identity.sign_in and not identity.can_write:
-        st.info("You can read audits; only users listed as reviewers can write verdicts.")
-    else:
+    if may_write(identity):
         with st.form("verdict_form", clear_on_submit=False):
             reviewer = reviewer_field(identity, "verdict_reviewer")
-            verdict = st.radio("Verdict", ["accept", "edit", "reject"], horizontal=True, key="verdict_choice")
+            verdict = st.radio("Verdict", VERDICTS, horizontal=True, key="verdict_choice")
             edited = st.text_area("Edited answer (for 'edit')", value="", max_chars=4000, key="verdict_edited")
             note = st.text_area("Note", value="", max_chars=4000, key="verdict_note")
             save = st.form_submit_button("Save verdict", type="primary")

@@ -7,7 +7,7 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from dashboard.auth import require_identity, reviewer_field
+from dashboard.auth import may_write, require_identity, reviewer_field
 from dashboard.components.audit_views import attribution_view, grounding_view
 from dashboard.components.exports import export_buttons
 from dashboard.components.queue import filtered_audits
@@ -71,9 +71,7 @@ else:
 
 st.subheader("Your verdict")
 save = False
-if identity.sign_in and not identity.can_write:
-    st.info("You can read audits; only users listed as reviewers can write verdicts.")
-else:
+if may_write(identity):
     with st.form(f"queue_verdict_{audit_id}"):
         reviewer = reviewer_field(identity, f"queue_reviewer_{audit_id}")
         verdict = st.radio("Verdict", VERDICTS, horizontal=True)

@@ -29,7 +29,7 @@ from ..errors import EmptyInputError, InputError, SpanError
 from ..models import LanguageModel
 from ..types import Unit, register_type, utc_now
 from .aggregate import _anchor, sentence_spans, word_spans
-from .explain import answer_units
+from .explain import answer_units, prompt_without
 from .lm import AuditInput, Progress, answer_log_probs, build_prompt, generate_ids, prepare
 
 UNIT_KINDS = ("sentence", "source")
@@ -262,8 +262,8 @@ def source_units(inp: AuditInput, n_sources: int, unit: str = "sentence"):
 
 
 def _without(inp: AuditInput, groups: Sequence[Sequence[int]], removed: np.ndarray) -> list[int]:
-    drop = {t for u in np.flatnonzero(removed) for t in groups[u]}
-    return [t for i, t in enumerate(inp.prompt_ids) if i not in drop]
+    """The prompt with the units marked True in ``removed`` deleted (mask form of ``prompt_without``)."""
+    return prompt_without(inp, groups, np.flatnonzero(removed))
 
 
 def _sentence_sums(token_logp: np.ndarray, out_groups) -> np.ndarray:
