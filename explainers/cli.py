@@ -26,6 +26,46 @@ def _read_text(path: str) -> str:
         raise ExplainerError(f"{path}: not UTF-8 text ({exc.reason})") from exc
 
 
+def check_output(path: str, force: bool, what: str = "output") -> Path:
+    """Refuse, before any work, an output we could not write or that would replace a file that is not ours.
+
+    The folder must exist; an existing file is replaced only with ``--force``; a folder is never replaced.
+    """
+    p = Path(path)
+    if not path or not path.strip() or p.name in ("", ".", ".."):
+        raise ExplainerError(f"{what} {path!r} is not a file name")
+    if any(len(part.encode("utf-8", "surrogateescape")) > 255 for part in p.parts):
+        raise ExplainerError(f"{what}: a name in {path[:60]!r}... is longer than 255 bytes")
+    parent = p.parent
+    if not parent.is_dir():
+        raise ExplainerError(f"{what} {path}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ExplainerError(f"{what} {path}: the folder {parent} is not writable")
+    if p.is_dir():
+        raise ExplainerError(f"{what} {path} is a folder; name a file")
+    if p.exists() or p.is_symlink():
+        if not force:
+            raise ExplainerError(f"{what} {path} exists; pass --force to replace it")
+        if not p.is_file():
+            raise ExplainerError(f"{what} {path} is not a regular file; it is never replaced")
+    return p
+
+
+def write_output(path: str | Path, data: str | bytes) -> None:
+    """Write through a temporary file in the same folder, renamed into place: never a half-written output."""
+    import tempfile
+
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name[:200]}.", suffix=".partial", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, p)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 class _Bar:
     """A small stderr progress bar for long methods (the dashboard shows st.progress instead)."""
 
@@ -111,11 +151,11 @@ def cmd_attribute(args: argparse.Namespace) -> int:
 
     result = explain(lm, inp, args.method, args.granularity, contrast=args.contrast,
                      progress=time_limited(_Bar(True), args.time_limit, args.method), **params)
-    Path(args.json).write_text(to_json(result, indent=1), encoding="utf-8")
+    write_output(args.json, to_json(result, indent=1))
     if args.html:
         from .report.html import render_attribution_html
 
-        Path(args.html).write_text(render_attribution_html(result), encoding="utf-8")
+        write_output(args.html, render_attribution_html(result))
     top = ", ".join(f"{u.text.strip()!r} {s:+.3f}" for u, s in result.top_inputs(5))
     print(f"{args.method} ({args.granularity}) on {inp.n_prompt} prompt / {inp.n_answer} answer tokens in "
           f"{result.elapsed_s:.2f} s; answer: {inp.answer!r}; top inputs: {top}")
@@ -133,9 +173,13 @@ def cmd_gradcam(args: argparse.Namespace) -> int:
     params = json.loads(args.params) if args.params else {}
     result = explain_image(classifier, image, args.method, target=args.target, layer=args.layer,
                            progress=_Bar(True), **params)
-    overlay(image, result.heatmap).save(args.out)
+    import io
+
+    buf = io.BytesIO()
+    overlay(image, result.heatmap).save(buf, format=OVERLAY_FORMATS[Path(args.out).suffix.lower()])
+    write_output(args.out, buf.getvalue())
     if args.json:
-        Path(args.json).write_text(to_json(result), encoding="utf-8")
+        write_output(args.json, to_json(result))
     top = ", ".join(f"{label} {p:.1%}" for _, label, p in result.top_classes)
     print(f"{args.method} for {result.class_label!r} ({result.class_probability:.1%}) on layer {result.layer} in "
           f"{result.elapsed_s:.2f} s; top-5: {top}; overlay written to {args.out}")
@@ -144,11 +188,11 @@ def cmd_gradcam(args: argparse.Namespace) -> int:
 
 def cmd_index(args: argparse.Namespace) -> int:
     from .models import load_embedder
-    from .retrieval.index import ChunkIndex
+    from .retrieval.index import ChunkIndex, check_index_target
     from .retrieval.ingest import ingest_files
 
+    directory = check_index_target(args.index)  # before any work: never replace what is not an index
     embedder = load_embedder(args.embedder)
-    directory = Path(args.index)
     index = ChunkIndex.load(directory, embedder) if (directory / "manifest.json").exists() else ChunkIndex(embedder)
     docs, chunks, errors = ingest_files(args.docs, max_chars=args.max_chars)
     for err in errors:
@@ -201,7 +245,7 @@ def cmd_ground(args: argparse.Namespace) -> int:
                     lm=load_lm(args.model) if args.with_lm else None, nli=NLIScorer(args.nli) if args.nli else None,
                     extra_lm_signals=args.with_lm)
     if args.json:
-        Path(args.json).write_text(to_json(result, indent=1), encoding="utf-8")
+        write_output(args.json, to_json(result, indent=1))
     for s in result.sentences:
         print(f"{s.label:12s} {s.support_probability:5.2f}  {s.sentence!r}  {'; '.join(s.reasons)}")
     print(f"answer support probability: {result.answer_support_probability:.2f}")
@@ -228,7 +272,7 @@ def cmd_eval_grounding(args: argparse.Namespace) -> int:
         print(f"{name:22s} {m['auroc']:7.3f} {m['balanced_accuracy']:8.3f} {m['f1_hallucinated']:9.3f} {raw}")
     if args.save_fusion:
         fusion = fit_fusion(rows, feats, features, name=Path(args.save_fusion).stem)
-        Path(args.save_fusion).write_text(fusion.to_json(), encoding="utf-8")
+        write_output(args.save_fusion, fusion.to_json())
         print(f"fusion written to {args.save_fusion}")
     return 0
 
@@ -287,7 +331,7 @@ def cmd_perturb(args: argparse.Namespace) -> int:
         print(f"answer log-prob {result.base_log_prob:.3f} -> {result.edited_log_prob:.3f}")
         print(f"regenerated: {result.regenerated}")
     if args.json:
-        Path(args.json).write_text(to_json(result, indent=1), encoding="utf-8")
+        write_output(args.json, to_json(result, indent=1))
     return 0
 
 
@@ -295,7 +339,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from .store import Store
 
     started = time.perf_counter()
-    info = Store(args.database).backup(args.out)
+    info = Store(args.database).backup(args.out, replace=args.force)
     print(f"backed up {info['audits']} audits and {info['verdicts']} verdicts to {args.out} "
           f"({time.perf_counter() - started:.2f} s, integrity {info['integrity']})")
     return 0
@@ -305,6 +349,9 @@ def _chat_prompt(lm, text: str):
     from .text.lm import build_prompt
 
     return build_prompt(lm, text, instruction="")
+
+
+FORCE_HELP = "replace existing output files (without it an existing file is never overwritten)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -350,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", required=True, help="output file for the TextAttribution JSON")
     p.add_argument("--html", help="also write a self-contained HTML view")
     p.add_argument("--time-limit", type=float, default=None, help="stop with an error after this many seconds")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=cmd_attribute)
 
     p = sub.add_parser("gradcam", help="class activation map of an image classifier")
@@ -361,11 +409,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", help="method parameters as JSON")
     p.add_argument("--out", required=True, help="overlay PNG")
     p.add_argument("--json", help="ImageAttribution JSON")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=cmd_gradcam)
 
     p = sub.add_parser("index", help="ingest documents into a FAISS index folder")
     p.add_argument("docs", nargs="+")
-    p.add_argument("--index", required=True)
+    p.add_argument("--index", required=True,
+                   help="a new folder, or an existing index folder (anything else is refused)")
     p.add_argument("--embedder", default=None)
     p.add_argument("--max-chars", type=int, default=800)
     p.set_defaults(func=cmd_index)
@@ -393,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None)
     p.add_argument("--embedder", default=None)
     p.add_argument("--json", help="Grounding JSON output file")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=cmd_ground)
 
     p = sub.add_parser("eval-grounding", help="AUROC / balanced accuracy / F1 of each signal and the fusion")
@@ -403,6 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None)
     p.add_argument("--embedder", default=None)
     p.add_argument("--save-fusion", help="refit on all rows and write the fusion JSON here")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=cmd_eval_grounding)
 
     p = sub.add_parser("perturb", help="perturbation effects: leave-one-out, ablations, context reliance, what-if edits")
@@ -424,19 +476,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None)
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--json", help="output file for the result JSON")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=cmd_perturb)
 
     p = sub.add_parser("backup", help="copy the review store with SQLite's online backup API")
     p.add_argument("out", help="the backup file to write")
     p.add_argument("--database", default=None, help="database URL (default: the app's store)")
+    p.add_argument("--force", action="store_true", help="replace an existing backup file")
     p.set_defaults(func=cmd_backup)
     return parser
+
+
+# Every file a subcommand writes, by its argument name (flags such as ``generate --json`` are booleans).
+OUTPUT_ARGS = ("json", "html", "out", "save_fusion")
+OVERLAY_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """All output paths checked before any model is loaded or anything computed."""
+    for name in OUTPUT_ARGS:
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            check_output(value, getattr(args, "force", False), "--" + name.replace("_", "-"))
+    if args.command == "gradcam" and Path(args.out).suffix.lower() not in OVERLAY_FORMATS:
+        raise ExplainerError(f"--out {args.out}: the overlay is an image; end the name with "
+                             f"{', '.join(OVERLAY_FORMATS)}")
+    if args.command == "backup" and not str(args.out).strip():
+        raise ExplainerError("the backup file name is empty")
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = build_parser().parse_args(argv)
     try:
+        check_outputs(args)
         return int(args.func(args) or 0)
     except ExplainerError as exc:
         print(f"auditlens: error: {exc}", file=sys.stderr)

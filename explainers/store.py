@@ -100,11 +100,21 @@ class StoredAudit:
 
 class Store:
     def __init__(self, url: str | None = None):
+        from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
         self.url = url or default_url()
-        self.engine = create_engine(self.url, future=True)
+        try:
+            self.engine = create_engine(self.url, future=True)
+        except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+            # the URL itself is not echoed: it may hold a password
+            raise InputError(f"not a usable database URL ({type(exc).__name__}); expected e.g. "
+                             "sqlite:////path/audits.db or postgresql+psycopg://user@host/db") from None
         if self.engine.dialect.name == "sqlite":
             _sqlite_pragmas(self.engine)
-        metadata.create_all(self.engine)  # creates missing tables; later schema changes add migrations here
+        try:
+            metadata.create_all(self.engine)  # creates missing tables; later schema changes add migrations here
+        except DBAPIError as exc:
+            raise InputError(f"cannot open the database: {str(exc.orig)[:200]}") from None
 
     @staticmethod
     def _who(name: str) -> str:
@@ -188,30 +198,46 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(verdicts)).scalar_one())
 
-    def backup(self, out_path: str) -> dict:
-        """Copy a SQLite store with the online backup API (consistent while writers run), then check the copy."""
+    def backup(self, out_path: str, replace: bool = False) -> dict:
+        """Copy a SQLite store with the online backup API (consistent while writers run), then check the copy.
+
+        An existing ``out_path`` is replaced only with ``replace=True`` (and only if it is a regular file); the
+        copy is written to a new temporary file beside it and renamed, so no other file is touched.
+        """
         import sqlite3
+        import tempfile
 
         if self.engine.dialect.name != "sqlite":
             raise InputError("backup works on the SQLite store; back up PostgreSQL with pg_dump")
         target = Path(out_path)
-        if target.exists():
-            raise InputError(f"{out_path} exists; choose a new file for the backup")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".partial")
-        raw = self.engine.raw_connection()
+        if target.exists() or target.is_symlink():
+            if not replace:
+                raise InputError(f"{out_path} exists; choose a new file for the backup (or pass --force)")
+            if not target.is_file() or target.is_symlink():
+                raise InputError(f"{out_path} is not a regular file; it is never replaced")
+        if not target.parent.is_dir():
+            raise InputError(f"{out_path}: the folder {target.parent} does not exist")
         try:
-            dst = sqlite3.connect(str(tmp))
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name[:200]}.", suffix=".partial", dir=target.parent)
+        except OSError as exc:
+            raise InputError(f"{out_path}: cannot write in {target.parent} ({exc.strerror})") from None
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            raw = self.engine.raw_connection()
             try:
-                raw.driver_connection.backup(dst)
-                integrity = dst.execute("PRAGMA integrity_check").fetchone()[0]
-                counts = {t: dst.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("audits", "verdicts")}  # noqa: S608 - fixed names
+                dst = sqlite3.connect(str(tmp))
+                try:
+                    raw.driver_connection.backup(dst)
+                    integrity = dst.execute("PRAGMA integrity_check").fetchone()[0]
+                    counts = {t: dst.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("audits", "verdicts")}  # noqa: S608 - fixed names
+                finally:
+                    dst.close()
             finally:
-                dst.close()
+                raw.close()
+            if integrity != "ok":
+                raise InputError(f"the backup failed its integrity check: {integrity}")
+            tmp.replace(target)
         finally:
-            raw.close()
-        if integrity != "ok":
             tmp.unlink(missing_ok=True)
-            raise InputError(f"the backup failed its integrity check: {integrity}")
-        tmp.replace(target)
         return {"integrity": integrity, **counts}

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -95,3 +96,86 @@ def test_backup_command_copies_the_store(tmp_path):
     assert main(["backup", str(tmp_path / "b.db"), "--database", url]) == 0
     assert Store(f"sqlite:///{tmp_path / 'b.db'}").count_verdicts() == 1
     assert main(["backup", str(tmp_path / "b.db"), "--database", url]) == 2  # never overwrites
+
+
+def _tree(root):
+    """Every path under ``root`` with its bytes (folders as None): what a command must leave alone."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+def test_index_never_replaces_a_folder_or_file_that_is_not_an_index(tmp_path, capsys, monkeypatch):
+    doc = tmp_path / "doc.md"
+    doc.write_text("The Eiffel Tower is 330 metres tall.")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    (mine / "sub").mkdir()
+    (mine / "sub" / "data.csv").write_text("1,2,3")
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    fake = tmp_path / "fake"  # a manifest that is not ours
+    fake.mkdir()
+    (fake / "manifest.json").write_text('{"name": "some other tool"}')
+    (fake / "photo.jpg").write_bytes(b"\xff\xd8")
+    monkeypatch.chdir(mine)
+    before = _tree(tmp_path)
+    for target in (str(mine), str(a_file), str(fake), ".", "..", "x" * 300):
+        assert main(["index", str(doc), "--index", target]) == 2, target
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("auditlens: error:") and len(err.splitlines()) == 1, err
+    assert _tree(tmp_path) == before  # nothing deleted, renamed or added
+
+
+def test_index_is_written_to_a_new_folder_and_over_its_own_index(tmp_path, embedder, capsys):
+    doc = tmp_path / "doc.md"
+    doc.write_text("The Eiffel Tower is 330 metres tall. It was finished in 1889.")
+    idx = tmp_path / "idx"
+    assert main(["index", str(doc), "--index", str(idx)]) == 0
+    assert sorted(p.name for p in idx.iterdir()) == ["chunks.jsonl", "index.faiss", "manifest.json"]
+    doc2 = tmp_path / "doc2.md"
+    doc2.write_text("The Great Barrier Reef lies off Queensland.")
+    assert main(["index", str(doc2), "--index", str(idx)]) == 0
+    assert "(2 in all)" in capsys.readouterr().out
+    (idx / "my-notes.txt").write_text("not part of the index")
+    assert main(["index", str(doc), "--index", str(idx)]) == 2  # replacing would delete my-notes.txt
+    assert "my-notes.txt" in capsys.readouterr().err and (idx / "my-notes.txt").exists()
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
+
+
+def test_outputs_are_checked_before_work_and_never_overwritten_without_force(tmp_path, capsys):
+    existing = tmp_path / "result.json"
+    existing.write_text("precious")
+    prompt = ["attribute", "--prompt", "The capital of France is", "--raw", "--answer", " Paris",
+              "--method", "saliency"]
+    for out in (existing, tmp_path / "missing" / "r.json", tmp_path):
+        started = time.perf_counter()
+        assert main(prompt + ["--json", str(out)]) == 2
+        assert time.perf_counter() - started < 5  # refused before the model is loaded
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert existing.read_text() == "precious" and not (tmp_path / "missing").exists()
+    assert main(["gradcam", "img.png", "--out", str(tmp_path / "o.txt")]) == 2
+    assert "end the name with .png" in capsys.readouterr().err
+
+
+def test_backup_replaces_only_with_force_and_touches_nothing_else(tmp_path, capsys):
+    from explainers.store import Store
+    from explainers.types import AuditReport
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    store = Store(url)
+    store.add_verdict(store.save_audit(AuditReport(question="q?", answer="a."), "ana"), "accept", "ana")
+    out = tmp_path / "b.db"
+    out.write_text("not a backup")
+    (tmp_path / "b.db.partial").write_text("someone's file")
+    assert main(["backup", str(out), "--database", url]) == 2
+    assert out.read_text() == "not a backup"
+    assert main(["backup", str(out), "--database", url, "--force"]) == 0
+    assert Store(f"sqlite:///{out}").count_verdicts() == 1
+    assert (tmp_path / "b.db.partial").read_text() == "someone's file"
+    assert main(["backup", str(tmp_path), "--database", url, "--force"]) == 2  # a folder is never replaced
+    for bad_url in ("nonsense://", "sqlite:////no/such/folder/x.db", "not a url"):
+        assert main(["backup", str(tmp_path / "c.db"), "--database", bad_url]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and err.startswith("auditlens: error:")
+    assert not (tmp_path / "c.db").exists()

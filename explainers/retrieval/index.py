@@ -17,6 +17,8 @@ from ..models import Embedder
 from .ingest import Chunk
 
 INDEX_VERSION = 1
+INDEX_FILES = frozenset({"index.faiss", "chunks.jsonl", "manifest.json"})
+MAX_MANIFEST_BYTES = 64 * 1024
 
 
 class IndexMismatchError(InputError):
@@ -52,10 +54,14 @@ class ChunkIndex:
         return [(self.chunks[i], float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
 
     def save(self, directory: str | Path) -> Path:
-        """Write to a temp folder beside ``directory`` and rename it into place."""
+        """Write to a temp folder beside ``directory`` and rename it into place.
+
+        ``directory`` must be new or hold an AuditLens index and nothing else (``check_index_target``):
+        replacing it deletes the old folder, so anything that is not ours is refused first.
+        """
         import faiss
 
-        directory = Path(directory)
+        directory = check_index_target(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=directory.name + ".tmp-", dir=directory.parent))
         try:
@@ -68,6 +74,7 @@ class ChunkIndex:
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
             old = None
             if directory.exists():
+                check_index_target(directory)  # again, just before the rename: it may have changed meanwhile
                 old = directory.with_name(directory.name + ".old-" + next(tempfile._get_candidate_names()))
                 os.replace(directory, old)
             os.replace(tmp, directory)
@@ -83,10 +90,7 @@ class ChunkIndex:
         import faiss
 
         directory = Path(directory)
-        manifest_path = directory / "manifest.json"
-        if not manifest_path.is_file():
-            raise InputError(f"{directory} is not an AuditLens index (no manifest.json)")
-        manifest = json.loads(manifest_path.read_text())
+        manifest = read_manifest(directory)
         if manifest.get("version") != INDEX_VERSION:
             raise IndexMismatchError(f"{directory}: index version {manifest.get('version')} is not {INDEX_VERSION}; rebuild it")
         if manifest.get("embedding_model") != embedder.model_id or manifest.get("dimension") != embedder.dimension:
@@ -95,15 +99,101 @@ class ChunkIndex:
                 f"({manifest.get('dimension')} dimensions); this run uses {embedder.model_id!r} "
                 f"({embedder.dimension}). Rebuild the index or use the same embedder.")
         out = cls(embedder)
-        out.index = faiss.read_index(str(directory / "index.faiss"))
-        with open(directory / "chunks.jsonl", encoding="utf-8") as fh:
-            out.chunks = [Chunk(**json.loads(line)) for line in fh if line.strip()]
+        for name in ("index.faiss", "chunks.jsonl"):
+            if not (directory / name).is_file():
+                raise InputError(f"{directory}: the index has no {name}; rebuild it")
+        try:
+            out.index = faiss.read_index(str(directory / "index.faiss"))
+        except RuntimeError as exc:  # faiss reports a damaged file as a RuntimeError with a C++ trace
+            raise InputError(f"{directory}/index.faiss is not a readable FAISS index; rebuild it") from exc
+        if out.index.d != embedder.dimension:
+            raise IndexMismatchError(f"{directory}: the vectors have {out.index.d} dimensions, the manifest "
+                                     f"and the embedder {embedder.dimension}; rebuild the index")
+        out.chunks = _read_chunks(directory / "chunks.jsonl")
         if out.index.ntotal != len(out.chunks):
             raise InputError(f"{directory}: the index holds {out.index.ntotal} vectors for {len(out.chunks)} chunks")
         return out
 
     def embeddings(self) -> np.ndarray:
         return self.index.reconstruct_n(0, self.index.ntotal)
+
+
+_CHUNK_FIELDS = tuple(f.name for f in dataclasses.fields(Chunk))
+
+
+def _read_chunks(path: Path) -> list[Chunk]:
+    """Chunks from an index's chunks.jsonl, each field checked (a crafted file is an error, not a traceback)."""
+    chunks = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except (ValueError, RecursionError) as exc:
+                    raise InputError(f"{path}:{n}: not a JSON object ({type(exc).__name__})") from None
+                if not isinstance(row, dict) or set(row) - set(_CHUNK_FIELDS):
+                    raise InputError(f"{path}:{n}: not a chunk (fields: {', '.join(_CHUNK_FIELDS)})")
+                texts = ("chunk_id", "doc_id", "doc_name", "title", "text")
+                ints = ("start", "end", "page")
+                if (any(not isinstance(row.get(k), str) for k in texts)
+                        or any(not isinstance(row.get(k, 1), int) or isinstance(row.get(k, 1), bool) for k in ints)
+                        or not isinstance(row.get("metadata", {}), dict)):
+                    raise InputError(f"{path}:{n}: a chunk field has the wrong type")
+                chunks.append(Chunk(**row))
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text") from None
+    return chunks
+
+
+def read_manifest(directory: str | Path) -> dict:
+    """The manifest of an AuditLens index folder, checked; ``InputError`` when the folder holds none."""
+    path = Path(directory) / "manifest.json"
+    if not path.is_file():
+        raise InputError(f"{directory} is not an AuditLens index (no manifest.json)")
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise InputError(f"{path} is larger than {MAX_MANIFEST_BYTES:,} bytes: not an AuditLens manifest")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise InputError(f"{path} is not valid UTF-8 JSON: not an AuditLens manifest") from None
+    if (not isinstance(manifest, dict) or not isinstance(manifest.get("embedding_model"), str)
+            or type(manifest.get("dimension")) is not int or type(manifest.get("version")) is not int
+            or type(manifest.get("chunks")) is not int):
+        raise InputError(f"{path} is not an AuditLens manifest (it needs version, embedding_model, dimension "
+                         "and chunks, with a text model name and whole numbers)")
+    return manifest
+
+
+def check_index_target(directory: str | Path) -> Path:
+    """Where an index may be written: a new folder, or a folder holding only an AuditLens index (replaced).
+
+    Anything else (a file, a folder with other content, '.', '..', a name too long) raises ``InputError``
+    before any work is done, so building an index can never delete what is not ours.
+    """
+    raw = str(directory)
+    path = Path(directory)
+    if not raw.strip() or path.name in ("", ".", ".."):  # Path(".").name is ""
+        raise InputError(f"{raw!r} cannot be an index folder: name a new folder (or an existing index)")
+    if any(len(part.encode("utf-8", "surrogateescape")) > 255 for part in path.parts):
+        raise InputError(f"the index folder name is longer than 255 bytes: {raw[:60]!r}...")
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise InputError(f"{raw} exists and is not a folder: an index is written only to a new folder or "
+                         "over an existing AuditLens index")
+    if path.is_dir():
+        others = sorted(p.name for p in path.iterdir() if p.name not in INDEX_FILES)
+        if not (path / "manifest.json").is_file():
+            raise InputError(f"{raw} exists and is not an AuditLens index (no manifest.json): an index is written "
+                             "only to a new folder or over an existing index")
+        read_manifest(path)
+        if others:
+            shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+            raise InputError(f"{raw} holds an index and other files ({shown}); replacing the index would "
+                             "delete them. Move them or choose another folder.")
+    elif path.parent != path and path.parent.exists() and not path.parent.is_dir():
+        raise InputError(f"{path.parent} is not a folder")
+    return path
 
 
 _INDEX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
