@@ -1,8 +1,11 @@
-"""AuditLens dashboard entry: page config and navigation, nothing else."""
+"""AuditLens dashboard entry: page config, the sign-in gate and navigation, nothing else."""
 
 import streamlit as st
 
+from dashboard.auth import gate
+
 st.set_page_config(page_title="AuditLens", page_icon=":mag:", layout="wide")
+gate()  # fail closed for every page, also one added later without its own require_identity()
 
 PAGES = [
     st.Page("app_pages/audit.py", title="Audit", icon=":material/fact_check:", default=True),

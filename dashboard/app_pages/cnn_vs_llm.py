@@ -2,12 +2,14 @@
 
 import streamlit as st
 
+from dashboard.auth import require_identity
 from dashboard.components.figures import curves_figure, heatmap_figure, units_figure
 from dashboard.compute import run_side_by_side
 from explainers import ExplainerError, list_methods
 from explainers.vision.cam import overlay
 from explainers.vision.images import load_image, sample_images
 
+require_identity()  # Grad-CAM and LM attribution cost GBs and tens of seconds: signed-in users only
 st.title("CNN vs LLM")
 st.write("The same question asked of two models: which parts of the input made the prediction? A CNN's evidence "
          "is a region of pixels; an LLM's is spread over tokens. Both panels use one colour scale, and both are "
