@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
 from pathlib import Path
 
-from .errors import ExplainerError
+from .errors import EmptyInputError, ExplainerError
 
 MAX_TEXT_FILE_BYTES = 2_000_000
 
@@ -39,7 +40,7 @@ def check_output(path: str, force: bool, what: str = "output") -> Path:
     parent = p.parent
     if not parent.is_dir():
         raise ExplainerError(f"{what} {path}: the folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not os.access(parent, os.W_OK | os.X_OK) or not _can_create_in(parent):
         raise ExplainerError(f"{what} {path}: the folder {parent} is not writable")
     if p.is_dir():
         raise ExplainerError(f"{what} {path} is a folder; name a file")
@@ -49,6 +50,25 @@ def check_output(path: str, force: bool, what: str = "output") -> Path:
         if not p.is_file():
             raise ExplainerError(f"{what} {path} is not a regular file; it is never replaced")
     return p
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Create and remove a temporary file: the only check that also holds for root and read-only mounts."""
+    import tempfile
+
+    try:
+        fd, name = tempfile.mkstemp(prefix=".auditlens-probe-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(name)
+    return True
+
+
+def _nonempty(text: str | None, what: str) -> str:
+    if text is None or not text.strip():
+        raise EmptyInputError(f"the {what} is empty")
+    return text
 
 
 def write_output(path: str | Path, data: str | bytes) -> None:
@@ -109,6 +129,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from .models import load_lm
     from .text.lm import generate
 
+    _nonempty(args.question, "question")
     context = [args.context] if args.context else []
     context += [_read_text(f) for f in args.context_file or []]
     lm = load_lm(args.model)
@@ -140,13 +161,17 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     from .text.lm import prepare, raw_prompt
     from .types import to_json
 
+    from .registry import check_params
+
     prompt_text = args.prompt if args.prompt is not None else _read_text(args.prompt_file)
+    _nonempty(prompt_text, "prompt")
     if args.answer is None and not args.generate:
         raise ExplainerError("give --answer TEXT or --generate")
+    check_params("text", args.method, args.params or {})  # before the model loads
     lm = load_lm(args.model)
     inp = prepare(lm, raw_prompt(prompt_text) if args.raw else _chat_prompt(lm, prompt_text), args.answer,
                   max_new_tokens=args.max_new_tokens)
-    params = json.loads(args.params) if args.params else {}
+    params = args.params or {}
     from .limits import time_limited
 
     result = explain(lm, inp, args.method, args.granularity, contrast=args.contrast,
@@ -168,9 +193,12 @@ def cmd_gradcam(args: argparse.Namespace) -> int:
     from .vision.cam import explain_image, overlay
     from .vision.images import load_image
 
+    from .registry import check_params
+
+    check_params("image", args.method, args.params or {})
     image = load_image(args.image)
     classifier = load_classifier(args.model)
-    params = json.loads(args.params) if args.params else {}
+    params = args.params or {}
     result = explain_image(classifier, image, args.method, target=args.target, layer=args.layer,
                            progress=_Bar(True), **params)
     import io
@@ -192,15 +220,17 @@ def cmd_index(args: argparse.Namespace) -> int:
     from .retrieval.ingest import ingest_files
 
     directory = check_index_target(args.index)  # before any work: never replace what is not an index
-    embedder = load_embedder(args.embedder)
-    index = ChunkIndex.load(directory, embedder) if (directory / "manifest.json").exists() else ChunkIndex(embedder)
     docs, chunks, errors = ingest_files(args.docs, max_chars=args.max_chars)
+    if not docs:
+        raise ExplainerError("no document could be read: " + "; ".join(map(str, errors)))
     for err in errors:
         print(f"auditlens: skipped: {err}", file=sys.stderr)
+    embedder = load_embedder(args.embedder)
+    index = ChunkIndex.load(directory, embedder) if (directory / "manifest.json").exists() else ChunkIndex(embedder)
     added = index.add(chunks)
     index.save(directory)
     print(f"indexed {len(docs)} documents, {added} new chunks ({len(index)} in all) into {directory}")
-    return 1 if errors and not docs else 0
+    return 0
 
 
 def _sources_from(args) -> list:
@@ -209,9 +239,12 @@ def _sources_from(args) -> list:
     from .retrieval.ingest import ingest_files
 
     if args.index:
-        index = ChunkIndex.load(args.index, load_embedder(args.embedder))
+        # every file is checked before the embedder loads
+        index = ChunkIndex.load(args.index, lambda: load_embedder(args.embedder))
         return [c for c, _ in index.search(args.question or args.answer, args.k)]
-    _, chunks, errors = ingest_files(args.sources)
+    docs, chunks, errors = ingest_files(args.sources)
+    if not docs:
+        raise ExplainerError("no source could be read: " + "; ".join(map(str, errors)))
     for err in errors:
         print(f"auditlens: skipped: {err}", file=sys.stderr)
     return chunks
@@ -222,7 +255,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from .retrieval.index import ChunkIndex
     from .retrieval.rag import answer_question
 
-    index = ChunkIndex.load(args.index, load_embedder(args.embedder))
+    _nonempty(args.question, "question")
+    index = ChunkIndex.load(args.index, lambda: load_embedder(args.embedder))  # files checked before it loads
     res = answer_question(load_lm(args.model), index, args.question, k=args.k, max_new_tokens=args.max_new_tokens)
     if args.json:
         print(json.dumps({"question": res.question, "answer": res.answer,
@@ -240,6 +274,7 @@ def cmd_ground(args: argparse.Namespace) -> int:
     from .retrieval.grounding import NLIScorer, ground
     from .types import to_json
 
+    _nonempty(args.answer, "answer")
     chunks = _sources_from(args)
     result = ground(args.answer, chunks, args.question or "", embedder=load_embedder(args.embedder),
                     lm=load_lm(args.model) if args.with_lm else None, nli=NLIScorer(args.nli) if args.nli else None,
@@ -256,9 +291,12 @@ def cmd_eval_grounding(args: argparse.Namespace) -> int:
     from .models import load_embedder, load_lm
     from .retrieval.evaluate import compute_features, default_features, evaluate, fit_fusion, load_labelled
 
+    from .retrieval.evaluate import check_folds
+
     rows = load_labelled(args.data)
     if args.limit:
         rows = rows[: args.limit]
+    check_folds(rows, args.folds)  # before any model loads or feature is computed
     lm = load_lm(args.model) if args.with_lm else None
     feats = compute_features(rows, load_embedder(args.embedder), lm, progress=_Bar(True))
     features = default_features(lm is not None)
@@ -280,11 +318,15 @@ def cmd_eval_grounding(args: argparse.Namespace) -> int:
 def _source_texts(paths: list[str]) -> list[str]:
     from .retrieval.ingest import parse_document
 
+    from .retrieval.ingest import MAX_FILE_BYTES
+
     texts = []
     for path in paths:
         p = Path(path)
         if not p.is_file():
             raise ExplainerError(f"{path}: no such file")
+        if p.stat().st_size > MAX_FILE_BYTES:
+            raise ExplainerError(f"{path}: {p.stat().st_size:,} bytes is over the limit of {MAX_FILE_BYTES:,}")
         texts += [" ".join(doc.text.split()) for doc in parse_document(p.read_bytes(), p.name)]
     return texts
 
@@ -295,8 +337,12 @@ def cmd_perturb(args: argparse.Namespace) -> int:
     from .text.lm import build_prompt, prepare
     from .types import to_json
 
-    lm = load_lm(args.model)
     sources = _source_texts(args.sources)
+    if args.answer is not None:
+        _nonempty(args.answer, "answer")
+    _nonempty(args.question, "question")
+    edits = _edits_from(args) if args.mode == "edit" else []
+    lm = load_lm(args.model)
     answer = args.answer
     if args.generate:
         answer = prepare(lm, build_prompt(lm, args.question, sources), None, max_new_tokens=args.max_new_tokens).answer
@@ -320,19 +366,32 @@ def cmd_perturb(args: argparse.Namespace) -> int:
         result = context.context_reliance(lm, args.question, sources, answer, threshold=args.threshold)
         print("words from the model's prior: " + (", ".join(result.flagged_words()) or "none"))
     else:
-        raw = [json.loads(e) for e in (args.edit or [])]
-        if args.edits_file:
-            loaded = json.loads(_read_text(args.edits_file))
-            raw += loaded if isinstance(loaded, list) else [loaded]
-        if not raw:
-            raise ExplainerError("--mode edit needs --edit JSON or --edits-file")
-        edits = [context.make_edit(**e) for e in raw]
         result = context.what_if(lm, args.question, sources, answer, edits, regenerate=not args.no_regenerate)
         print(f"answer log-prob {result.base_log_prob:.3f} -> {result.edited_log_prob:.3f}")
         print(f"regenerated: {result.regenerated}")
     if args.json:
         write_output(args.json, to_json(result, indent=1))
     return 0
+
+
+def _edits_from(args: argparse.Namespace) -> list[dict]:
+    """The what-if edits of ``--edit`` (already JSON objects) and ``--edits-file``, each validated."""
+    from .text.context import edit_from_dict
+
+    raw = list(args.edit or [])
+    if args.edits_file:
+        text = _read_text(args.edits_file)
+        try:
+            loaded = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            detail = f" ({exc.msg}, line {exc.lineno})" if isinstance(exc, json.JSONDecodeError) else ""
+            raise ExplainerError(f"{args.edits_file}: not valid JSON{detail}") from None
+        if not isinstance(loaded, (list, dict)):
+            raise ExplainerError(f"{args.edits_file}: expected a JSON list of edits, not {type(loaded).__name__}")
+        raw += loaded if isinstance(loaded, list) else [loaded]
+    if not raw:
+        raise ExplainerError("--mode edit needs --edit JSON or --edits-file")
+    return [edit_from_dict(e, where=f"edit {n}") for n, e in enumerate(raw, 1)]
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -351,16 +410,73 @@ def _chat_prompt(lm, text: str):
     return build_prompt(lm, text, instruction="")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (what is wrong and where to look), exit status 2, never a traceback."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's hook
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def int_in(low: int, high: int | None = None):
+    """An argparse type: a whole number in [low, high]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high if high is not None else ''}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} must be a positive number of seconds")
+    return value
+
+
+def finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} must be a finite number")
+    return value
+
+
+def json_object(text: str) -> dict:
+    """An argparse type: a JSON object (``--params``, ``--edit``)."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        detail = f" ({exc.msg} at character {exc.pos})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise argparse.ArgumentTypeError(f"not valid JSON{detail}: {text[:60]!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object {{...}}, not {type(value).__name__}: {text[:60]!r}")
+    return value
+
+
+json_object.__name__ = "JSON object"
+MAX_COUNT = 1_000_000
 FORCE_HELP = "replace existing output files (without it an existing file is never overwritten)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="auditlens", description="Explainability and hallucination audits for LLM answers")
+    parser = _Parser(prog="auditlens", description="Explainability and hallucination audits for LLM answers")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="start the dashboard")
     p.add_argument("--address", default="localhost")
-    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--port", type=int_in(1, 65535), default=8501)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("prepare", help="convert the packaged default LM once into the model cache")
@@ -374,9 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--context", help="context text")
     p.add_argument("--context-file", action="append", help="a UTF-8 text file of context (repeatable)")
     p.add_argument("--model", default=None, help="HF model id or local path (default: packaged SmolLM2-135M)")
-    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--max-new-tokens", type=int_in(1, 4096), default=64)
     p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=int_in(0, 2**32 - 1), default=None)
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.set_defaults(func=cmd_generate)
 
@@ -391,12 +507,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--granularity", default="token", choices=["token", "word", "sentence", "span"])
     p.add_argument("--contrast", help="explain log p(answer) - log p(CONTRAST)")
     p.add_argument("--raw", action="store_true", help="use the prompt as is, without the chat template")
-    p.add_argument("--params", help='method parameters as JSON, e.g. \'{"n_steps": 32}\'')
+    p.add_argument("--params", type=json_object, help='method parameters as JSON, e.g. \'{"n_steps": 32}\'')
     p.add_argument("--model", default=None)
-    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--max-new-tokens", type=int_in(1, 4096), default=64)
     p.add_argument("--json", required=True, help="output file for the TextAttribution JSON")
     p.add_argument("--html", help="also write a self-contained HTML view")
-    p.add_argument("--time-limit", type=float, default=None, help="stop with an error after this many seconds")
+    p.add_argument("--time-limit", type=positive_seconds, default=None, help="stop with an error after this many seconds")
     p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=cmd_attribute)
 
@@ -406,7 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", help="class id or label (default: top-1)")
     p.add_argument("--layer", help="target layer name (default: chosen for the model)")
     p.add_argument("--model", default=None, help="efficientnet-lite0 (default) or a torchvision model name")
-    p.add_argument("--params", help="method parameters as JSON")
+    p.add_argument("--params", type=json_object, help="method parameters as JSON")
     p.add_argument("--out", required=True, help="overlay PNG")
     p.add_argument("--json", help="ImageAttribution JSON")
     p.add_argument("--force", action="store_true", help=FORCE_HELP)
@@ -417,16 +533,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", required=True,
                    help="a new folder, or an existing index folder (anything else is refused)")
     p.add_argument("--embedder", default=None)
-    p.add_argument("--max-chars", type=int, default=800)
+    p.add_argument("--max-chars", type=int_in(50, 100_000), default=800)
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("ask", help="answer a question from the indexed documents")
     p.add_argument("--index", required=True)
     p.add_argument("--question", required=True)
-    p.add_argument("-k", type=int, default=4)
+    p.add_argument("-k", type=int_in(1, 100), default=4, help="chunks to retrieve (1..100)")
     p.add_argument("--model", default=None)
     p.add_argument("--embedder", default=None)
-    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--max-new-tokens", type=int_in(1, 4096), default=64)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)
 
@@ -436,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--sources", nargs="+")
     p.add_argument("--question", default="")
     p.add_argument("--answer", required=True)
-    p.add_argument("-k", type=int, default=5)
+    p.add_argument("-k", type=int_in(1, 100), default=5, help="chunks to retrieve with --index (1..100)")
     p.add_argument("--with-lm", action="store_true",
                    help="add the LM signals: context reliance (fused), attribution mass and sampling consistency (shown)")
     p.add_argument("--nli", help="a Hugging Face NLI model id or folder, as one more signal")
@@ -449,8 +565,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval-grounding", help="AUROC / balanced accuracy / F1 of each signal and the fusion")
     p.add_argument("data", help="JSONL with knowledge, question, answer, label (supported|hallucinated)")
     p.add_argument("--with-lm", action="store_true")
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--folds", type=int_in(2, 100), default=5,
+                   help="cross-validation folds (2.., at most the number of questions)")
+    p.add_argument("--limit", type=int_in(0, MAX_COUNT), default=0, help="use the first N rows (0: all)")
     p.add_argument("--model", default=None)
     p.add_argument("--embedder", default=None)
     p.add_argument("--save-fusion", help="refit on all rows and write the fusion JSON here")
@@ -465,16 +582,16 @@ def build_parser() -> argparse.ArgumentParser:
     ans.add_argument("--generate", action="store_true")
     p.add_argument("--mode", required=True, choices=["loo", "ablate", "reliance", "edit"])
     p.add_argument("--unit", default="sentence", choices=["sentence", "source"])
-    p.add_argument("--n-ablations", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threshold", type=float, default=1.0, help="reliance below this (nats) flags a word")
-    p.add_argument("--edit", action="append", help='one edit as JSON, e.g. \'{"op": "remove", "unit": "sentence", '
+    p.add_argument("--n-ablations", type=int_in(1, 100_000), default=32)
+    p.add_argument("--seed", type=int_in(0, 2**32 - 1), default=0)
+    p.add_argument("--threshold", type=finite_float, default=1.0, help="reliance below this (nats) flags a word")
+    p.add_argument("--edit", action="append", type=json_object, help='one edit as JSON, e.g. \'{"op": "remove", "unit": "sentence", '
                    '"where": "source 1", "index": 0}\' (repeatable)')
     p.add_argument("--edits-file", help="a JSON list of edits (as stored in an EditResult)")
     p.add_argument("--no-regenerate", action="store_true", help="score only; do not regenerate answers")
-    p.add_argument("--time-limit", type=float, default=None, help="stop with an error after this many seconds")
+    p.add_argument("--time-limit", type=positive_seconds, default=None, help="stop with an error after this many seconds")
     p.add_argument("--model", default=None)
-    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--max-new-tokens", type=int_in(1, 4096), default=64)
     p.add_argument("--json", help="output file for the result JSON")
     p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=cmd_perturb)
@@ -511,9 +628,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_outputs(args)
         return int(args.func(args) or 0)
-    except ExplainerError as exc:
-        print(f"auditlens: error: {exc}", file=sys.stderr)
+    except ExplainerError as exc:  # every error of ours: one line, no traceback
+        print(f"auditlens: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the system refused a read or write (disk full, permissions changed meanwhile)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"auditlens: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("auditlens: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())[:2000]
 
 
 if __name__ == "__main__":

@@ -179,3 +179,225 @@ def test_backup_replaces_only_with_force_and_touches_nothing_else(tmp_path, caps
         err = capsys.readouterr().err
         assert "Traceback" not in err and err.startswith("auditlens: error:")
     assert not (tmp_path / "c.db").exists()
+
+
+# ------------------------------------------------------------------------------------ the bad-input class
+# Every subcommand fed empty, binary, non-UTF-8, missing, malformed-JSON, out-of-range and unwritable-output
+# inputs: each must end with exit 2, one readable line on stderr, no traceback, and nothing but the named output
+# touched. {d} is a folder of such files (made by _bad_files), {o} a folder for outputs.
+DEEP = "[" * 100_000 + "]" * 100_000
+MANIFEST = '{"version": 1, "embedding_model": "all-minilm-l6-v2", "dimension": 384, "chunks": 1}'
+BAD_FILES = {
+    "empty.txt": b"", "empty.md": b"", "binary.bin": bytes(range(256)) * 4, "binary.txt": b"\x00\x01\x02text",
+    "latin1.txt": "café au lait".encode("latin-1"), "latin1.jsonl": '{"knowledge": "café"}'.encode("latin-1"),
+    "doc.md": b"The Eiffel Tower is 330 metres tall.", "image.png": b"\x89PNG\r\n\x1a\n" + b"\x00" * 40,
+    "bad.json": b'{"op": ', "list.json": b"[1, 2]", "empty_obj.json": b"{}", "deep.json": DEEP.encode(),
+    "number.json": b"42", "unknown_key.json": b'[{"op": "remove", "unit": "source", "where": "source 1", "x": 1}]',
+    "bad.jsonl": b"{not json\n", "deep.jsonl": DEEP.encode() + b"\n", "list.jsonl": b"[1]\n",
+    "nolabel.jsonl": b'{"knowledge": "k", "answer": "a"}\n',
+    "badlabel.jsonl": b'{"knowledge": "k", "answer": "a", "label": "maybe"}\n',
+    "types.jsonl": b'{"knowledge": 5, "answer": "a", "label": "supported"}\n',
+    "two.jsonl": b'{"id": "q1", "knowledge": "Paris is in France.", "question": "Where?", "answer": "Paris.", '
+                 b'"label": "supported"}\n{"id": "q1-h", "knowledge": "Paris is in France.", "question": "Where?", '
+                 b'"answer": "Rome.", "label": "hallucinated"}\n',
+    "existing.json": b"precious", "crafted/manifest.json": b"[]", "crafted2/manifest.json": b'{"version": "1"}',
+    "crafted3/manifest.json": b"\xff\xfe", "crafted4/manifest.json": MANIFEST.encode(),
+    "crafted4/index.faiss": b"not faiss", "crafted4/chunks.jsonl": b"[1]\n", "somedir/keep.txt": b"keep",
+    "afile": b"a file, not a folder",
+}
+E = '{"op": "remove", "unit": "source", "where": "source 1"}'
+TEXT_CMD = ["attribute", "--prompt", "The capital of France is", "--raw", "--answer", " Paris"]
+PERTURB = ["perturb", "--question", "Q?", "--sources", "{d}/doc.md", "--answer", "A."]
+GROUND = ["ground", "--sources", "{d}/doc.md", "--answer", "It is 330 metres tall."]
+BAD_CLI = {
+    # no or unknown subcommand, unknown option
+    "no-command": [], "unknown-command": ["frobnicate"], "unknown-option": ["methods", "--bogus"],
+    # serve / generate
+    "serve-port-0": ["serve", "--port", "0"], "serve-port-text": ["serve", "--port", "x"],
+    "serve-port-big": ["serve", "--port", "70000"],
+    "generate-empty-question": ["generate", "--question", " "],
+    "generate-context-missing": ["generate", "--question", "Q?", "--context-file", "{d}/missing.txt"],
+    "generate-context-binary": ["generate", "--question", "Q?", "--context-file", "{d}/binary.bin"],
+    "generate-context-latin1": ["generate", "--question", "Q?", "--context-file", "{d}/latin1.txt"],
+    "generate-max-tokens-0": ["generate", "--question", "Q?", "--max-new-tokens", "0"],
+    "generate-seed-negative": ["generate", "--question", "Q?", "--seed", "-1"],
+    # attribute
+    "attribute-empty-prompt": ["attribute", "--prompt", "", "--answer", "x", "--json", "{o}/a.json"],
+    "attribute-prompt-file-missing": ["attribute", "--prompt-file", "{d}/missing.txt", "--answer", "x",
+                                      "--json", "{o}/a.json"],
+    "attribute-prompt-file-empty": ["attribute", "--prompt-file", "{d}/empty.txt", "--answer", "x",
+                                    "--json", "{o}/a.json"],
+    "attribute-prompt-file-binary": ["attribute", "--prompt-file", "{d}/binary.bin", "--answer", "x",
+                                     "--json", "{o}/a.json"],
+    "attribute-prompt-file-latin1": ["attribute", "--prompt-file", "{d}/latin1.txt", "--answer", "x",
+                                     "--json", "{o}/a.json"],
+    "attribute-params-invalid-json": TEXT_CMD + ["--params", "{n_steps: 3", "--json", "{o}/a.json"],
+    "attribute-params-list": TEXT_CMD + ["--params", "[1]", "--json", "{o}/a.json"],
+    "attribute-params-deep": TEXT_CMD + ["--params", DEEP[:20_000], "--json", "{o}/a.json"],
+    "attribute-params-unknown-key": TEXT_CMD + ["--params", '{"bogus": 1}', "--json", "{o}/a.json"],
+    "attribute-params-wrong-type": TEXT_CMD + ["--method", "integrated_gradients", "--params",
+                                               '{"n_steps": "many"}', "--json", "{o}/a.json"],
+    "attribute-shapley-n-samples-0": TEXT_CMD + ["--method", "shapley_sampling", "--params", '{"n_samples": 0}',
+                                                 "--json", "{o}/a.json"],
+    "attribute-unknown-method": TEXT_CMD + ["--method", "nope", "--json", "{o}/a.json"],
+    "attribute-json-missing-folder": TEXT_CMD + ["--json", "{o}/missing/a.json"],
+    "attribute-json-is-folder": TEXT_CMD + ["--json", "{o}"],
+    "attribute-json-exists": TEXT_CMD + ["--json", "{d}/existing.json"],
+    "attribute-json-under-a-file": TEXT_CMD + ["--json", "{d}/afile/a.json"],
+    "attribute-json-unwritable": TEXT_CMD + ["--json", "/proc/auditlens-test/a.json"],
+    "attribute-html-missing-folder": TEXT_CMD + ["--json", "{o}/a.json", "--html", "{o}/missing/a.html"],
+    "attribute-time-limit-0": TEXT_CMD + ["--json", "{o}/a.json", "--time-limit", "0"],
+    "attribute-time-limit-nan": TEXT_CMD + ["--json", "{o}/a.json", "--time-limit", "nan"],
+    "attribute-max-tokens-negative": TEXT_CMD + ["--json", "{o}/a.json", "--max-new-tokens", "-5"],
+    # gradcam
+    "gradcam-missing": ["gradcam", "{d}/missing.png", "--out", "{o}/o.png"],
+    "gradcam-empty": ["gradcam", "{d}/empty.txt", "--out", "{o}/o.png"],
+    "gradcam-binary": ["gradcam", "{d}/binary.bin", "--out", "{o}/o.png"],
+    "gradcam-latin1": ["gradcam", "{d}/latin1.txt", "--out", "{o}/o.png"],
+    "gradcam-truncated-png": ["gradcam", "{d}/image.png", "--out", "{o}/o.png"],
+    "gradcam-out-txt": ["gradcam", "{d}/image.png", "--out", "{o}/o.txt"],
+    "gradcam-out-missing-folder": ["gradcam", "{d}/image.png", "--out", "{o}/missing/o.png"],
+    "gradcam-params-invalid-json": ["gradcam", "{d}/image.png", "--out", "{o}/o.png", "--params", "{"],
+    "gradcam-params-unknown-key": ["gradcam", "{d}/image.png", "--out", "{o}/o.png", "--params", '{"zz": 1}'],
+    "gradcam-unknown-method": ["gradcam", "{d}/image.png", "--out", "{o}/o.png", "--method", "nope"],
+    # index
+    "index-missing-doc": ["index", "{d}/missing.md", "--index", "{o}/idx"],
+    "index-empty-doc": ["index", "{d}/empty.md", "--index", "{o}/idx"],
+    "index-binary-doc": ["index", "{d}/binary.txt", "--index", "{o}/idx"],
+    "index-latin1-doc": ["index", "{d}/latin1.txt", "--index", "{o}/idx"],
+    "index-deep-jsonl": ["index", "{d}/deep.jsonl", "--index", "{o}/idx"],
+    "index-dot": ["index", "{d}/doc.md", "--index", "."],
+    "index-dotdot": ["index", "{d}/doc.md", "--index", ".."],
+    "index-long-name": ["index", "{d}/doc.md", "--index", "{o}/" + "n" * 300],
+    "index-existing-folder": ["index", "{d}/doc.md", "--index", "{d}/somedir"],
+    "index-existing-file": ["index", "{d}/doc.md", "--index", "{d}/existing.json"],
+    "index-crafted-manifest": ["index", "{d}/doc.md", "--index", "{d}/crafted"],
+    "index-max-chars-0": ["index", "{d}/doc.md", "--index", "{o}/idx", "--max-chars", "0"],
+    # ask
+    "ask-k-0": ["ask", "--index", "{d}/crafted4", "--question", "Q?", "-k", "0"],
+    "ask-k-negative": ["ask", "--index", "{d}/crafted4", "--question", "Q?", "-k", "-3"],
+    "ask-empty-question": ["ask", "--index", "{d}/crafted4", "--question", ""],
+    "ask-missing-index": ["ask", "--index", "{d}/missing", "--question", "Q?"],
+    "ask-index-is-file": ["ask", "--index", "{d}/existing.json", "--question", "Q?"],
+    "ask-manifest-list": ["ask", "--index", "{d}/crafted", "--question", "Q?"],
+    "ask-manifest-types": ["ask", "--index", "{d}/crafted2", "--question", "Q?"],
+    "ask-manifest-not-utf8": ["ask", "--index", "{d}/crafted3", "--question", "Q?"],
+    "ask-crafted-index-files": ["ask", "--index", "{d}/crafted4", "--question", "Q?"],
+    # ground
+    "ground-k-0": ["ground", "--index", "{d}/crafted4", "--answer", "A.", "-k", "0"],
+    "ground-k-negative": ["ground", "--index", "{d}/crafted4", "--answer", "A.", "-k", "-1"],
+    "ground-empty-answer": ["ground", "--sources", "{d}/doc.md", "--answer", " "],
+    "ground-sources-missing": ["ground", "--sources", "{d}/missing.md", "--answer", "A."],
+    "ground-sources-binary": ["ground", "--sources", "{d}/binary.txt", "--answer", "A."],
+    "ground-sources-latin1": ["ground", "--sources", "{d}/latin1.txt", "--answer", "A."],
+    "ground-sources-empty": ["ground", "--sources", "{d}/empty.md", "--answer", "A."],
+    "ground-crafted-manifest": ["ground", "--index", "{d}/crafted", "--answer", "A."],
+    "ground-json-missing-folder": GROUND + ["--json", "{o}/missing/g.json"],
+    "ground-json-exists": GROUND + ["--json", "{d}/existing.json"],
+    # eval-grounding
+    "eval-missing": ["eval-grounding", "{d}/missing.jsonl"],
+    "eval-empty": ["eval-grounding", "{d}/empty.txt"],
+    "eval-binary": ["eval-grounding", "{d}/binary.bin"],
+    "eval-latin1": ["eval-grounding", "{d}/latin1.jsonl"],
+    "eval-invalid-json": ["eval-grounding", "{d}/bad.jsonl"],
+    "eval-deep-json": ["eval-grounding", "{d}/deep.jsonl"],
+    "eval-list-row": ["eval-grounding", "{d}/list.jsonl"],
+    "eval-missing-field": ["eval-grounding", "{d}/nolabel.jsonl"],
+    "eval-bad-label": ["eval-grounding", "{d}/badlabel.jsonl"],
+    "eval-wrong-type": ["eval-grounding", "{d}/types.jsonl"],
+    "eval-folds-0": ["eval-grounding", "{d}/two.jsonl", "--folds", "0"],
+    "eval-folds-1": ["eval-grounding", "{d}/two.jsonl", "--folds", "1"],
+    "eval-folds-negative": ["eval-grounding", "{d}/two.jsonl", "--folds", "-1"],
+    "eval-folds-100": ["eval-grounding", "{d}/two.jsonl", "--folds", "100"],
+    "eval-folds-over-questions": ["eval-grounding", "{d}/two.jsonl", "--folds", "2"],
+    "eval-limit-negative": ["eval-grounding", "{d}/two.jsonl", "--limit", "-1"],
+    "eval-save-fusion-missing-folder": ["eval-grounding", "{d}/two.jsonl", "--save-fusion", "{o}/no/f.json"],
+    "eval-save-fusion-exists": ["eval-grounding", "{d}/two.jsonl", "--save-fusion", "{d}/existing.json"],
+    # perturb
+    "perturb-sources-missing": ["perturb", "--question", "Q?", "--sources", "{d}/missing.md", "--answer", "A.",
+                                "--mode", "loo"],
+    "perturb-sources-binary": ["perturb", "--question", "Q?", "--sources", "{d}/binary.txt", "--answer", "A.",
+                               "--mode", "loo"],
+    "perturb-sources-latin1": ["perturb", "--question", "Q?", "--sources", "{d}/latin1.txt", "--answer", "A.",
+                               "--mode", "loo"],
+    "perturb-sources-empty": ["perturb", "--question", "Q?", "--sources", "{d}/empty.md", "--answer", "A.",
+                              "--mode", "loo"],
+    "perturb-empty-answer": ["perturb", "--question", "Q?", "--sources", "{d}/doc.md", "--answer", "",
+                             "--mode", "loo"],
+    "perturb-bad-mode": PERTURB + ["--mode", "explode"],
+    "perturb-edit-invalid-json": PERTURB + ["--mode", "edit", "--edit", "{op: remove"],
+    "perturb-edit-empty-object": PERTURB + ["--mode", "edit", "--edit", "{}"],
+    "perturb-edit-list": PERTURB + ["--mode", "edit", "--edit", f"[{E}]"],
+    "perturb-edit-unknown-key": PERTURB + ["--mode", "edit", "--edit", E[:-1] + ', "colour": "red"}'],
+    "perturb-edit-wrong-type": PERTURB + ["--mode", "edit", "--edit", E[:-1] + ', "index": "first"}'],
+    "perturb-edit-bad-op": PERTURB + ["--mode", "edit", "--edit", E.replace("remove", "explode")],
+    "perturb-edit-none": PERTURB + ["--mode", "edit"],
+    "perturb-edits-file-missing": PERTURB + ["--mode", "edit", "--edits-file", "{d}/missing.json"],
+    "perturb-edits-file-invalid": PERTURB + ["--mode", "edit", "--edits-file", "{d}/bad.json"],
+    "perturb-edits-file-empty": PERTURB + ["--mode", "edit", "--edits-file", "{d}/empty.txt"],
+    "perturb-edits-file-binary": PERTURB + ["--mode", "edit", "--edits-file", "{d}/binary.bin"],
+    "perturb-edits-file-latin1": PERTURB + ["--mode", "edit", "--edits-file", "{d}/latin1.txt"],
+    "perturb-edits-file-empty-object": PERTURB + ["--mode", "edit", "--edits-file", "{d}/empty_obj.json"],
+    "perturb-edits-file-list-of-numbers": PERTURB + ["--mode", "edit", "--edits-file", "{d}/list.json"],
+    "perturb-edits-file-number": PERTURB + ["--mode", "edit", "--edits-file", "{d}/number.json"],
+    "perturb-edits-file-deep": PERTURB + ["--mode", "edit", "--edits-file", "{d}/deep.json"],
+    "perturb-edits-file-unknown-key": PERTURB + ["--mode", "edit", "--edits-file", "{d}/unknown_key.json"],
+    "perturb-n-ablations-0": PERTURB + ["--mode", "ablate", "--n-ablations", "0"],
+    "perturb-threshold-nan": PERTURB + ["--mode", "reliance", "--threshold", "nan"],
+    "perturb-json-missing-folder": PERTURB + ["--mode", "loo", "--json", "{o}/missing/p.json"],
+    "perturb-json-exists": PERTURB + ["--mode", "loo", "--json", "{d}/existing.json"],
+    # backup
+    "backup-bad-url": ["backup", "{o}/b.db", "--database", "nonsense://"],
+    "backup-not-a-url": ["backup", "{o}/b.db", "--database", "just words"],
+    "backup-url-missing-folder": ["backup", "{o}/b.db", "--database", "sqlite:///{d}/no/such/x.db"],
+    "backup-postgres-unreachable-driver": ["backup", "{o}/b.db", "--database", "postgresql+nodriver://u@h/db"],
+    "backup-out-exists": ["backup", "{d}/existing.json", "--database", "sqlite:///{o}/s.db"],
+    "backup-out-folder": ["backup", "{o}", "--database", "sqlite:///{o}/s.db"],
+    "backup-out-missing-folder": ["backup", "{o}/missing/b.db", "--database", "sqlite:///{o}/s.db"],
+    "backup-out-unwritable": ["backup", "/proc/auditlens-test.db", "--database", "sqlite:///{o}/s.db"],
+    "backup-out-empty-name": ["backup", "", "--database", "sqlite:///{o}/s.db"],
+}
+
+
+def _bad_files(root):
+    for name, data in BAD_FILES.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+
+
+@pytest.mark.parametrize("case", list(BAD_CLI))
+def test_every_bad_input_is_one_clear_line_and_exit_2(case, tmp_path, monkeypatch, capsys):
+    d, o = tmp_path / "in", tmp_path / "out"
+    d.mkdir()
+    o.mkdir()
+    _bad_files(d)
+    if case.startswith("backup-out"):  # a real store to copy, so only the output is wrong
+        from explainers.store import Store
+
+        Store(f"sqlite:///{o}/s.db").engine.dispose()
+    work = tmp_path / "cwd"  # '.' and '..' must be refused too: run from a folder with something to lose
+    work.mkdir()
+    (work / "keep.txt").write_text("keep")
+    monkeypatch.chdir(work)
+    argv = [a.replace("{d}", str(d)).replace("{o}", str(o)) for a in BAD_CLI[case]]
+    before = _tree(tmp_path)
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 2, (code, err[-2000:])
+    assert "Traceback" not in err + out
+    assert len(lines) == 1 and lines[0].startswith("auditlens") and "error" in lines[0], err[-2000:]
+    assert len(lines[0]) < 600
+    assert _tree(tmp_path) == before  # nothing touched: no output, no temp file, nothing renamed
+
+
+def test_bad_input_through_the_installed_command():
+    """The entry point itself (not only main()): a usage error and an error of ours, each one line."""
+    for args in (["ask", "--index", "x", "--question", "q", "-k", "0"], ["attribute", "--prompt", "p",
+                                                                          "--params", "{", "--json", "a.json"]):
+        out = _run(*args)
+        assert out.returncode == 2 and "Traceback" not in out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1, out.stderr

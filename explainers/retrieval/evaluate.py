@@ -18,22 +18,55 @@ from .grounding import LEXICAL_FEATURES, LM_FEATURES, Fusion, context_reliance, 
 from .ingest import chunks_from_texts
 
 
+MAX_DATA_BYTES = 200 * 2**20
+
+
 def load_labelled(path: str | Path) -> list[dict]:
+    """Rows of a labelled JSONL file, each checked; a bad file or line is an ``InputError`` naming it."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{path}: no such file")
+    if p.stat().st_size > MAX_DATA_BYTES:
+        raise InputError(f"{path}: larger than {MAX_DATA_BYTES:,} bytes")
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            for key in ("knowledge", "answer", "label"):
-                if key not in row:
-                    raise InputError(f"{path}:{n}: missing field {key!r}")
-            if row["label"] not in ("supported", "hallucinated"):
-                raise InputError(f"{path}:{n}: label must be supported or hallucinated, got {row['label']!r}")
-            rows.append(row)
+    try:
+        with open(p, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than Python allows
+                    detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deep"
+                    raise InputError(f"{path}:{n}: not a JSON object ({detail})") from None
+                if not isinstance(row, dict):
+                    raise InputError(f"{path}:{n}: not a JSON object ({type(row).__name__})")
+                for key in ("knowledge", "answer", "label"):
+                    if key not in row:
+                        raise InputError(f"{path}:{n}: missing field {key!r}")
+                for key in ("knowledge", "answer", "question"):
+                    if key in row and not isinstance(row[key], str):
+                        raise InputError(f"{path}:{n}: field {key!r} must be text, not {type(row[key]).__name__}")
+                if not row["answer"].strip():
+                    raise InputError(f"{path}:{n}: the answer is empty")
+                if row["label"] not in ("supported", "hallucinated"):
+                    raise InputError(f"{path}:{n}: label must be supported or hallucinated, got {row['label']!r:.60}")
+                rows.append(row)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start} of a line)") from None
     if not rows:
         raise InputError(f"{path}: no rows")
     return rows
+
+
+def check_folds(rows: Sequence[dict], folds: int) -> None:
+    """Grouped K-fold needs 2 <= folds <= questions, and both labels, before any feature is computed."""
+    groups = len({_group(r, n) for n, r in enumerate(rows)})
+    if not 2 <= folds <= groups:
+        raise InputError(f"--folds {folds}: grouped cross-validation needs 2..{groups} folds for {groups} "
+                         f"question(s) in {len(rows)} row(s)")
+    if len({r["label"] for r in rows}) < 2:
+        raise InputError("the rows hold only one label; the evaluation needs supported and hallucinated answers")
 
 
 def _group(row: dict, n: int) -> str:

@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -48,6 +49,8 @@ class ChunkIndex:
     def search(self, query: str, k: int = 5) -> list[tuple[Chunk, float]]:
         if not query.strip():
             raise InputError("the query is empty")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InputError(f"the number of chunks to retrieve must be a whole number of at least 1, not {k!r}")
         if not self.chunks:
             return []
         scores, ids = self.index.search(self.embedder.encode([query]), min(k, len(self.chunks)))
@@ -86,32 +89,37 @@ class ChunkIndex:
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path, embedder: Embedder) -> "ChunkIndex":
+    def load(cls, directory: str | Path, embedder: Embedder | Callable[[], Embedder]) -> "ChunkIndex":
+        """Read an index folder. ``embedder`` may be a function that loads it: every file is checked first,
+        so a folder that is not a usable index is refused before a model is loaded."""
         import faiss
 
         directory = Path(directory)
         manifest = read_manifest(directory)
-        if manifest.get("version") != INDEX_VERSION:
-            raise IndexMismatchError(f"{directory}: index version {manifest.get('version')} is not {INDEX_VERSION}; rebuild it")
-        if manifest.get("embedding_model") != embedder.model_id or manifest.get("dimension") != embedder.dimension:
-            raise IndexMismatchError(
-                f"{directory} was built with the embedder {manifest.get('embedding_model')!r} "
-                f"({manifest.get('dimension')} dimensions); this run uses {embedder.model_id!r} "
-                f"({embedder.dimension}). Rebuild the index or use the same embedder.")
-        out = cls(embedder)
+        if manifest["version"] != INDEX_VERSION:
+            raise IndexMismatchError(f"{directory}: index version {manifest['version']} is not {INDEX_VERSION}; rebuild it")
         for name in ("index.faiss", "chunks.jsonl"):
             if not (directory / name).is_file():
                 raise InputError(f"{directory}: the index has no {name}; rebuild it")
         try:
-            out.index = faiss.read_index(str(directory / "index.faiss"))
+            vectors = faiss.read_index(str(directory / "index.faiss"))
         except RuntimeError as exc:  # faiss reports a damaged file as a RuntimeError with a C++ trace
             raise InputError(f"{directory}/index.faiss is not a readable FAISS index; rebuild it") from exc
-        if out.index.d != embedder.dimension:
-            raise IndexMismatchError(f"{directory}: the vectors have {out.index.d} dimensions, the manifest "
-                                     f"and the embedder {embedder.dimension}; rebuild the index")
-        out.chunks = _read_chunks(directory / "chunks.jsonl")
-        if out.index.ntotal != len(out.chunks):
-            raise InputError(f"{directory}: the index holds {out.index.ntotal} vectors for {len(out.chunks)} chunks")
+        if vectors.d != manifest["dimension"]:
+            raise InputError(f"{directory}: the vectors have {vectors.d} dimensions, the manifest says "
+                             f"{manifest['dimension']}; rebuild the index")
+        chunks = _read_chunks(directory / "chunks.jsonl")
+        if vectors.ntotal != len(chunks):
+            raise InputError(f"{directory}: the index holds {vectors.ntotal} vectors for {len(chunks)} chunks")
+        if not hasattr(embedder, "model_id"):
+            embedder = embedder()
+        if manifest["embedding_model"] != embedder.model_id or manifest["dimension"] != embedder.dimension:
+            raise IndexMismatchError(
+                f"{directory} was built with the embedder {manifest['embedding_model']!r} "
+                f"({manifest['dimension']} dimensions); this run uses {embedder.model_id!r} "
+                f"({embedder.dimension}). Rebuild the index or use the same embedder.")
+        out = cls(embedder)
+        out.index, out.chunks = vectors, chunks
         return out
 
     def embeddings(self) -> np.ndarray:

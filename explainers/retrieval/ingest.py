@@ -96,12 +96,42 @@ def _decode(data: bytes, name: str) -> str:
         raise IngestError(f"{name}: not UTF-8 text (byte {exc.start})") from exc
 
 
+def _parse_jsonl(text: str, name: str) -> tuple[list[Document], list[str]]:
+    docs, problems = [], []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{name}: line {n} is not JSON ({exc.msg})")
+            continue
+        except RecursionError:  # e.g. 100,000 nested brackets: Python's decoder gives up, the file does not
+            problems.append(f"{name}: line {n} is nested too deep")
+            continue
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            problems.append(f"{name}: line {n} has no string field 'text'")
+            continue
+        body = row["text"]
+        if body.strip():
+            title, raw_id = row.get("title", ""), row.get("id")
+            title = str(title) if isinstance(title, (str, int, float)) else ""
+            scalar_id = isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) and raw_id
+            doc_id = str(raw_id)[:200] if scalar_id else _doc_id(f"{name}:{n}", body)
+            docs.append(Document(doc_id, f"{name}:{n}", title[:500], body))
+    return docs, problems
+
+
 def _doc_id(name: str, text: str) -> str:
     return hashlib.sha256((name + "\0" + text).encode("utf-8")).hexdigest()[:12]
 
 
-def parse_document(data: bytes, name: str) -> list[Document]:
-    """Parse one file's bytes; .jsonl gives one document per line (fields text, title, id)."""
+def parse_document(data: bytes, name: str, skipped: list[str] | None = None) -> list[Document]:
+    """Parse one file's bytes; .jsonl gives one document per line (fields text, title, id).
+
+    A bad .jsonl line (not JSON, nested too deep, no text) is skipped and described in ``skipped`` when a list
+    is given; the valid lines are kept. A file with no usable line raises ``IngestError``.
+    """
     if not data:
         raise IngestError(f"{name}: the file is empty")
     if len(data) > MAX_FILE_BYTES:
@@ -113,22 +143,12 @@ def parse_document(data: bytes, name: str) -> list[Document]:
         return [_parse_pdf(data, name)]
     text = _decode(data, name)
     if suffix == ".jsonl":
-        docs = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise IngestError(f"{name}: line {n} is not JSON ({exc.msg})") from exc
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                raise IngestError(f"{name}: line {n} has no string field 'text'")
-            body = row["text"]
-            if body.strip():
-                title = str(row.get("title", ""))
-                docs.append(Document(str(row.get("id") or _doc_id(f"{name}:{n}", body)), f"{name}:{n}", title, body))
+        docs, problems = _parse_jsonl(text, name)
         if not docs:
-            raise IngestError(f"{name}: no line with text")
+            more = f", and {len(problems) - 1} more bad lines" if len(problems) > 1 else ""
+            raise IngestError(f"{name}: no line with text" + (f" ({problems[0]}{more})" if problems else ""))
+        if skipped is not None:
+            skipped.extend(problems)
         return docs
     title = ""
     if suffix in (".html", ".htm"):
@@ -209,9 +229,11 @@ def ingest_files(paths, max_chars: int = 800, overlap_sentences: int = 1):
                 raise IngestError(f"{p}: no such file")
             if p.stat().st_size > MAX_FILE_BYTES:
                 raise IngestError(f"{p}: {p.stat().st_size:,} bytes is over the limit of {MAX_FILE_BYTES:,}")
-            for doc in parse_document(p.read_bytes(), str(p)):
+            skipped: list[str] = []
+            for doc in parse_document(p.read_bytes(), str(p), skipped):
                 docs.append(doc)
                 chunks.extend(chunk_document(doc, max_chars, overlap_sentences))
+            errors.extend(IngestError(problem) for problem in skipped)
         except IngestError as exc:
             errors.append(exc)
     return docs, chunks, errors

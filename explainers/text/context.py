@@ -496,6 +496,28 @@ def make_edit(op: str, unit: str, where: str, index: int | None = None, match: s
     return edit
 
 
+EDIT_FIELDS = {"op": (str,), "unit": (str,), "where": (str,), "index": (int, type(None)),
+               "match": (str, type(None)), "replacement": (str,)}
+
+
+def edit_from_dict(data: Any, where: str = "edit") -> dict[str, Any]:
+    """An edit read from JSON (CLI, stored reports): fields and their types checked, then ``make_edit``."""
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: an edit is a JSON object with {', '.join(EDIT_FIELDS)}, "
+                         f"not {type(data).__name__}")
+    unknown = sorted(str(k) for k in data if k not in EDIT_FIELDS)
+    if unknown:
+        raise InputError(f"{where}: unknown field {', '.join(map(repr, unknown))}; an edit has "
+                         f"{', '.join(EDIT_FIELDS)}")
+    missing = [k for k in ("op", "unit", "where") if k not in data]
+    if missing:
+        raise InputError(f"{where}: missing field {', '.join(map(repr, missing))}")
+    for key, value in data.items():
+        if isinstance(value, bool) or not isinstance(value, EDIT_FIELDS[key]):
+            raise InputError(f"{where}: {key!r} has the wrong type ({type(value).__name__})")
+    return make_edit(**data)
+
+
 def validate_edit(edit: dict[str, Any]) -> None:
     if edit.get("op") not in EDIT_OPS:
         raise InputError(f"edit op must be one of {', '.join(EDIT_OPS)}, not {edit.get('op')!r}")

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..models import LanguageModel
-from ..registry import get_explainer
+from ..registry import check_params, get_explainer
 from ..types import TextAttribution, Unit
 from .aggregate import group_tokens, membership
 from .lm import AuditInput, Progress, step_scores
@@ -52,6 +52,7 @@ def explain(lm: LanguageModel, inp: AuditInput, method: str = "integrated_gradie
     log p(answer) - log p(contrast) instead of each answer token.
     """
     cls = get_explainer("text", method)
+    check_params("text", method, params)
     started = time.perf_counter()
     in_units, in_groups = prompt_units(inp, granularity, spans)
     out_gran = output_granularity or granularity

@@ -22,7 +22,7 @@ import torch
 from ..limits import free_accelerator_memory, is_out_of_memory
 from ..errors import InputError, ResourceLimitError
 from ..models import LanguageModel
-from ..registry import register
+from ..registry import POSITIVE_INT, register
 from .lm import AuditInput, Progress, lm_backbone, steps_from_logp
 
 MAX_GRAD_ROWS = 16384  # (steps x sequence length) per forward graph kept for backward; bounds memory
@@ -225,8 +225,13 @@ def _gradient_token_matrix(lm, inp, method, target, x, tick, vjp_batch, baseline
         return attr.cpu().numpy(), conv, steps
 
 
+_GRADIENT_PARAMS = {"vjp_batch": POSITIVE_INT, "matmul_precision": ((str,), None, None)}
+_IG_PARAMS = {**_GRADIENT_PARAMS, "n_steps": ((int,), 1, 10_000), "baseline": ((str, int, float), None, None),
+              "integration": ((str,), None, None)}
+
+
 def _make(method: str, description: str):
-    @register("text", method, description)
+    @register("text", method, description, _IG_PARAMS if method == "integrated_gradients" else _GRADIENT_PARAMS)
     class _Gradient:
         name = method
         kind = "gradient"

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..models import LanguageModel
-from ..registry import register
+from ..registry import POSITIVE_INT, SEED, register
 from .lm import AuditInput, Progress, answer_log_probs
 
 
@@ -143,8 +143,8 @@ def kernel_shap(scorer: VariantScorer, special_units, n_samples: int = 64, seed:
     return out
 
 
-def _make(name: str, fn, description: str, defaults: dict):
-    @register("text", name, description)
+def _make(name: str, fn, description: str, defaults: dict, params: dict | None = None):
+    @register("text", name, description, params)
     class _Perturbation:
         kind = "perturbation"
 
@@ -162,10 +162,11 @@ FeatureAblation = _make("feature_ablation", feature_ablation,
                         "occlusion: delete each unit and re-score the answer", {})
 ShapleyValueSampling = _make("shapley_sampling", shapley_sampling,
                              "Shapley value sampling over unit orderings (deletion as absence)",
-                             {"n_samples": 8, "seed": 0})
-Lime = _make("lime", lime, "LIME: weighted linear surrogate on random unit deletions", {"n_samples": 64, "seed": 0})
+                             {"n_samples": 8, "seed": 0}, {"n_samples": POSITIVE_INT, "seed": SEED})
+Lime = _make("lime", lime, "LIME: weighted linear surrogate on random unit deletions", {"n_samples": 64, "seed": 0},
+             {"n_samples": POSITIVE_INT, "seed": SEED, "kernel_width": ((int, float), 1e-6, 1e6)})
 KernelShap = _make("kernel_shap", kernel_shap, "KernelSHAP: Shapley-kernel weighted linear surrogate",
-                   {"n_samples": 64, "seed": 0})
+                   {"n_samples": 64, "seed": 0}, {"n_samples": POSITIVE_INT, "seed": SEED})
 
 
 def shap_partition(scorer: VariantScorer, special_units, max_evals: int = 200, **_):
@@ -208,4 +209,5 @@ def _positional_clustering(n: int) -> np.ndarray:
     return np.array(rows, dtype=np.float64)
 
 
-Shap = _make("shap", shap_partition, "SHAP Partition explainer (shap package) over units", {"max_evals": 200})
+Shap = _make("shap", shap_partition, "SHAP Partition explainer (shap package) over units", {"max_evals": 200},
+             {"max_evals": POSITIVE_INT})

@@ -17,7 +17,7 @@ from PIL import Image
 
 from ..errors import InputError
 from ..models import ImageClassifier
-from ..registry import get_explainer, register
+from ..registry import POSITIVE_INT, check_params, get_explainer, register
 from ..types import ImageAttribution
 
 
@@ -44,7 +44,7 @@ def resolve_target(classifier: ImageClassifier, target: int | str) -> int:
 
 
 def _grad_cam_method(name: str, class_name: str, description: str):
-    @register("image", name, description)
+    @register("image", name, description, {"batch_size": POSITIVE_INT})
     def compute(classifier: ImageClassifier, x: torch.Tensor, class_id: int | None, layer: str, **params):
         """Heatmap and the logits of the same forward (no second pass to classify)."""
         import pytorch_grad_cam as gc
@@ -80,7 +80,8 @@ for _name, (_cls, _desc) in GRAD_CAM_METHODS.items():
     _grad_cam_method(_name, _cls, _desc)
 
 
-@register("image", "integrated_gradients", "captum integrated gradients on the pixels (|attr| summed over channels)")
+@register("image", "integrated_gradients", "captum integrated gradients on the pixels (|attr| summed over channels)",
+          {"n_steps": ((int,), 1, 10_000), "internal_batch_size": POSITIVE_INT})
 def integrated_gradients(classifier: ImageClassifier, x: torch.Tensor, class_id: int | None, layer: str,
                          n_steps: int = 32, internal_batch_size: int = 16, **_):
     from captum.attr import IntegratedGradients
@@ -125,6 +126,7 @@ def explain_image(classifier: ImageClassifier, image: Image.Image, method: str =
                   progress: Callable[[float, str], None] | None = None, **params: Any) -> ImageAttribution:
     """Heatmap of ``method`` for class ``target`` (top-1 by default), at the image's own size."""
     fn = get_explainer("image", method)
+    check_params("image", method, params)
     started = time.perf_counter()
     x = classifier.preprocess(image)
     class_id = None if target is None else resolve_target(classifier, target)
