@@ -260,30 +260,175 @@ def _encode(value: Any) -> Any:
     return value
 
 
-def _decode(value: Any) -> Any:
+# Limits for reading untrusted JSON: checked before anything is allocated.
+MAX_REPORT_BYTES = 64 * 2**20
+MAX_DEPTH = 40  # our reports nest about 12 deep
+MAX_INT_DIGITS = 30
+MAX_ARRAY_DIMS = 4
+ARRAY_DTYPES = frozenset({"float64", "float32", "float16", "int64", "int32", "int16", "int8", "uint8", "bool"})
+NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def _array_leaves(data: Any, shape: list[int], path: str, is_bool: bool) -> None:
+    """Check that nested lists match ``shape`` exactly and hold numbers, without recursion into Python limits."""
+    stack = [(data, 0)]
+    while stack:
+        item, level = stack.pop()
+        if level == len(shape):
+            ok = isinstance(item, bool) if is_bool else isinstance(item, (int, float)) and not isinstance(item, bool)
+            if not ok:
+                raise SchemaError(f"{path}: array element {item!r:.40} is not a {'bool' if is_bool else 'number'}")
+            continue
+        if not isinstance(item, list) or len(item) != shape[level]:
+            raise SchemaError(f"{path}: array data does not match its declared shape {shape}")
+        stack.extend((x, level + 1) for x in item)
+
+
+def _decode_array(value: dict, path: str) -> np.ndarray:
+    if set(value) - {"__ndarray__", "dtype", "shape"}:
+        raise SchemaError(f"{path}: unknown array keys {sorted(set(value) - {'__ndarray__', 'dtype', 'shape'})}")
+    dtype, shape, data = value.get("dtype", "float64"), value.get("shape"), value["__ndarray__"]
+    if not isinstance(dtype, str) or dtype not in ARRAY_DTYPES:
+        raise SchemaError(f"{path}: array dtype {dtype!r:.40} is not one of {', '.join(sorted(ARRAY_DTYPES))}")
+    if shape is None:  # a flat list: its length is the shape
+        shape = [len(data)] if isinstance(data, list) else None
+    if (not isinstance(shape, list) or len(shape) > MAX_ARRAY_DIMS
+            or not all(type(n) is int and n >= 0 for n in shape)):
+        raise SchemaError(f"{path}: array shape must be a list of up to {MAX_ARRAY_DIMS} whole numbers >= 0")
+    if not shape:
+        raise SchemaError(f"{path}: zero-dimensional arrays are not stored")
+    # The data must hold exactly prod(shape) numbers; walking it first means a shape of 10**8 over three
+    # numbers is refused before numpy allocates anything.
+    _array_leaves(data, shape, path, dtype == "bool")
+    arr = np.array(data, dtype=dtype)
+    return arr.reshape(shape)
+
+
+def _check_type(value: Any, hint: Any, path: str) -> None:
+    """Check a decoded field against its annotation (the common shapes of ours; anything else is accepted)."""
+    import types
+    import typing
+
+    if hint is Any or hint is object:
+        return
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in args:
+            try:
+                return _check_type(value, option, path)
+            except SchemaError as exc:
+                errors.append(str(exc))
+        raise SchemaError(f"{path}: {type(value).__name__} is not one of {', '.join(a.__name__ if hasattr(a, '__name__') else str(a) for a in args)}")
+    if hint is type(None):
+        if value is not None:
+            raise SchemaError(f"{path}: expected null")
+        return
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise SchemaError(f"{path}: expected true/false, got {type(value).__name__}")
+        return
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SchemaError(f"{path}: expected a whole number, got {type(value).__name__}")
+        return
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SchemaError(f"{path}: expected a number, got {type(value).__name__}")
+        if not math.isfinite(value):
+            raise SchemaError(f"{path}: must be a finite number, got {value}")
+        return
+    if hint is str:
+        if not isinstance(value, str):
+            raise SchemaError(f"{path}: expected text, got {type(value).__name__}")
+        return
+    if hint is np.ndarray:
+        if not isinstance(value, np.ndarray):
+            raise SchemaError(f"{path}: expected an array, got {type(value).__name__}")
+        return
+    if origin is tuple or origin is list or hint in (tuple, list):
+        if not isinstance(value, (tuple, list)):
+            raise SchemaError(f"{path}: expected a list, got {type(value).__name__}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            for k, v in enumerate(value):
+                _check_type(v, args[0], f"{path}[{k}]")
+        elif args and origin is tuple:
+            if len(value) != len(args):
+                raise SchemaError(f"{path}: expected {len(args)} items, got {len(value)}")
+            for k, (v, a) in enumerate(zip(value, args)):
+                _check_type(v, a, f"{path}[{k}]")
+        elif args:
+            for k, v in enumerate(value):
+                _check_type(v, args[0], f"{path}[{k}]")
+        return
+    if origin is dict or hint is dict:
+        if not isinstance(value, dict):
+            raise SchemaError(f"{path}: expected an object, got {type(value).__name__}")
+        if args and args[1] is not Any:
+            for k, v in value.items():
+                if args[1] is float and isinstance(v, float):  # a signal may be NaN; it is still a number
+                    continue
+                _check_type(v, args[1], f"{path}.{k}")
+        return
+    if isinstance(hint, type):
+        if not isinstance(value, hint):
+            raise SchemaError(f"{path}: expected {hint.__name__}, got {type(value).__name__}")
+
+
+def _decode(value: Any, path: str = "result", depth: int = 0) -> Any:
+    if depth > MAX_DEPTH:
+        raise SchemaError(f"{path}: nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, list):
-        return [_decode(v) for v in value]
+        return [_decode(v, f"{path}[{k}]", depth + 1) for k, v in enumerate(value)]
     if not isinstance(value, dict):
         return value
     if "__ndarray__" in value:
-        arr = np.array(value["__ndarray__"], dtype=value.get("dtype", "float64"))
-        return arr.reshape(value.get("shape", arr.shape))
+        return _decode_array(value, path)
     if "__tuple__" in value:
-        return tuple(_decode(v) for v in value["__tuple__"])
+        if set(value) != {"__tuple__"} or not isinstance(value["__tuple__"], list):
+            raise SchemaError(f"{path}: a tuple is {{\"__tuple__\": [...]}}")
+        return tuple(_decode(v, f"{path}[{k}]", depth + 1) for k, v in enumerate(value["__tuple__"]))
     if "__float__" in value:
-        return float(value["__float__"])
+        if set(value) != {"__float__"} or value["__float__"] not in NONFINITE:
+            raise SchemaError(f"{path}: a special float is one of {', '.join(NONFINITE)}")
+        return NONFINITE[value["__float__"]]
     if "__type__" in value:
         tag = value["__type__"]
+        if not isinstance(tag, str):
+            raise SchemaError(f"{path}: the type tag must be text")
         cls = _TYPES.get(tag)
         if cls is None and tag in _DEFINED_IN:  # a type from a module this process has not imported yet
             importlib.import_module(_DEFINED_IN[tag])
             cls = _TYPES.get(tag)
         if cls is None:
-            raise SchemaError(f"unknown result type {tag!r}; known: {', '.join(sorted(_TYPES))}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: _decode(v) for k, v in value.items() if k in names}
+            raise SchemaError(f"unknown result type {tag!r:.60}; known: {', '.join(sorted(_TYPES))}")
+        return _decode_dataclass(cls, tag, value, path, depth)
+    return {k: _decode(v, f"{path}.{k}", depth + 1) for k, v in value.items()}
+
+
+def _decode_dataclass(cls: type, tag: str, value: dict, path: str, depth: int) -> Any:
+    import typing
+
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(k for k in value if k != "__type__" and k not in fields)
+    if unknown:
+        raise SchemaError(f"{path}: {tag} has no field {', '.join(map(repr, unknown))}"[:300])
+    missing = [n for n, f in fields.items() if n not in value and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise SchemaError(f"{path}: {tag} lacks {', '.join(missing)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for k, v in value.items():
+        if k == "__type__":
+            continue
+        kwargs[k] = _decode(v, f"{path}.{k}", depth + 1)
+        _check_type(kwargs[k], hints.get(k, Any), f"{path}.{k}")
+    try:
         return cls(**kwargs)
-    return {k: _decode(v) for k, v in value.items()}
+    except (TypeError, ValueError, IndexError, KeyError) as exc:  # __post_init__'s own checks (shapes, ranges)
+        raise SchemaError(f"{path}: not a valid {tag}: {exc}"[:400]) from None
 
 
 def to_dict(value: Any) -> dict[str, Any]:
@@ -291,11 +436,12 @@ def to_dict(value: Any) -> dict[str, Any]:
 
 
 def from_dict(data: dict[str, Any]) -> Any:
+    """Rebuild a result from its JSON form; every problem is one ``SchemaError`` that says what is wrong."""
     if not isinstance(data, dict) or "schema_version" not in data or "result" not in data:
         raise SchemaError("not an AuditLens result: expected keys 'schema_version' and 'result'")
     version = data["schema_version"]
-    if not isinstance(version, int) or version > SCHEMA_VERSION or version < 1:
-        raise SchemaError(f"schema version {version!r} is not supported (this AuditLens reads 1..{SCHEMA_VERSION})")
+    if type(version) is not int or version > SCHEMA_VERSION or version < 1:
+        raise SchemaError(f"schema version {version!r:.40} is not supported (this AuditLens reads 1..{SCHEMA_VERSION})")
     return _decode(data["result"])
 
 
@@ -303,11 +449,28 @@ def to_json(value: Any, indent: int | None = None) -> str:
     return json.dumps(to_dict(value), indent=indent, ensure_ascii=False, allow_nan=False)
 
 
-def from_json(text: str) -> Any:
+def _refuse_constant(name: str) -> Any:
+    raise SchemaError(f"{name} is not a JSON number (non-finite values are stored as {{\"__float__\": ...}})")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise SchemaError(f"a whole number of {len(text):,} digits is not a plausible value")
+    return int(text)
+
+
+def from_json(text: str | bytes) -> Any:
+    """Read a result from untrusted JSON: size, nesting, numbers, types, dtypes and shapes are all checked."""
+    if len(text) > MAX_REPORT_BYTES:
+        raise SchemaError(f"the JSON is {len(text):,} bytes; the limit is {MAX_REPORT_BYTES:,}")
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:
-        raise SchemaError(f"not valid JSON: {exc}") from exc
+        raise SchemaError(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise SchemaError(f"the JSON is nested deeper than {MAX_DEPTH} levels") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise SchemaError(f"not valid JSON text: {exc}"[:300]) from None
     return from_dict(data)
 
 

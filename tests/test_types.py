@@ -73,3 +73,68 @@ def test_results_are_frozen():
         a.method = "other"
     with pytest.raises(ValueError):
         a.scores[0, 0] = 1.0
+
+
+def _mutated(path, new):
+    """A valid report's JSON with one value replaced (``path`` is a list of keys/indices into the dict)."""
+    doc = json.loads(to_json(_report()))
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = new
+    return json.dumps(doc)
+
+
+ATTR = ["result", "attributions", "__tuple__", 0]
+SENT = ["result", "grounding", "sentences", "__tuple__", 0]
+HOSTILE_REPORTS = {
+    "string dtype of 1.6 GB": '{"schema_version":1,"result":{"__ndarray__":[],"dtype":"U400000000"}}',
+    "object dtype": '{"schema_version":1,"result":{"__ndarray__":[1],"dtype":"object","shape":[1]}}',
+    "bogus dtype": '{"schema_version":1,"result":{"__ndarray__":[1],"dtype":"quux","shape":[1]}}',
+    "dtype not text": '{"schema_version":1,"result":{"__ndarray__":[1],"dtype":7,"shape":[1]}}',
+    "shape of 10^8": '{"schema_version":1,"result":{"__ndarray__":[1,2,3],"dtype":"float64","shape":[100000000]}}',
+    "shape larger than data": _mutated(ATTR + ["scores", "shape"], [40, 40]),
+    "negative shape": '{"schema_version":1,"result":{"__ndarray__":[],"dtype":"float64","shape":[-1]}}',
+    "ragged data": '{"schema_version":1,"result":{"__ndarray__":[[1],[1,2]],"dtype":"float64","shape":[2,2]}}',
+    "text in an array": '{"schema_version":1,"result":{"__ndarray__":["a"],"dtype":"float64","shape":[1]}}',
+    "900-deep lists": '{"schema_version":1,"result":' + "[" * 900 + "]" * 900 + "}",
+    "100,000-deep lists": '{"schema_version":1,"result":' + "[" * 100_000 + "]" * 100_000 + "}",
+    "100,000-digit integer": '{"schema_version":1,"result":' + "9" * 100_000 + "}",
+    "schema_version true": '{"schema_version":true,"result":{}}',
+    "schema_version 1.0": '{"schema_version":1.0,"result":{}}',
+    "NaN literal": _mutated(SENT + ["support_probability"], 0.5).replace("0.5", "NaN", 1),
+    "Infinity literal": '{"schema_version":1,"result":{"__type__":"unit","text":"a","start":0,"end":Infinity}}',
+    "NaN support probability": _mutated(SENT + ["support_probability"], {"__float__": "nan"}),
+    "infinite elapsed_s": _mutated(ATTR + ["elapsed_s"], {"__float__": "inf"}),
+    "bogus special float": _mutated(ATTR + ["elapsed_s"], {"__float__": "1e999999"}),
+    "method not text": _mutated(ATTR + ["method"], 5),
+    "offset as text": _mutated(ATTR + ["input_units", "__tuple__", 0, "start"], "0"),
+    "boolean as number": _mutated(ATTR + ["input_units", "__tuple__", 0, "end"], True),
+    "list where an array goes": _mutated(ATTR + ["scores"], [[0.1, 0.2]]),
+    "sources not a list": _mutated(["result", "sources"], "doc"),
+    "unknown field": _mutated(["result", "colour"], "red"),
+    "missing field": _mutated(["result"], {"__type__": "unit", "text": "a"}),
+    "tag not text": _mutated(["result", "__type__"], ["audit_report"]),
+    "image size of three": _mutated(["result", "image_attributions", "__tuple__", 0, "image_size"],
+                                    {"__tuple__": [2, 3, 4]}),
+    "not an object": "[1, 2, 3]",
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_REPORTS))
+def test_hostile_report_json_is_one_schema_error_before_allocating(case):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(SchemaError) as info:
+            from_json(HOSTILE_REPORTS[case])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20, f"{case}: {peak / 2**20:.0f} MB allocated before refusing"
+    assert str(info.value) and len(str(info.value)) < 500
+
+
+def test_the_valid_report_still_reads_after_the_checks():
+    assert results_equal(from_json(_mutated(["result", "model_id"], "m")), _report())
