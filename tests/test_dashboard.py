@@ -199,3 +199,26 @@ def test_audit_with_sources_retrieved_from_a_saved_index(lm, embedder, db, tmp_p
     assert all("eiffel_tower.md" in name for name in audit["names"][:1])
     assert dict(zip(at.dataframe[0].value["sentence"], at.dataframe[0].value["label"])) == {
         "The Eiffel Tower is 330 metres tall.": "supported"}
+
+
+def test_an_unreadable_stored_audit_is_named_and_the_others_still_export(db):
+    from sqlalchemy import update
+
+    from explainers.store import audits
+    from explainers.types import AuditReport
+
+    good = [db.save_audit(AuditReport(question=f"Readable {k}?", answer=f"Answer {k}."), "ana") for k in (1, 2)]
+    bad = db.save_audit(AuditReport(question="Broken?", answer="x"), "ana")
+    with db.engine.begin() as conn:  # a damaged row: a hostile dtype that used to allocate 1.6 GB
+        conn.execute(update(audits).where(audits.c.id == bad).values(
+            report_json='{"schema_version": 1, "result": {"__ndarray__": [], "dtype": "U400000000"}}'))
+    at = AppTest.from_file(str(PAGES / "reports.py"), default_timeout=60).run()
+    at.radio(key="report_scope").set_value("every audit shown").run()
+    assert not at.exception, at.exception
+    assert any(f"audit {bad}" in w.value and "dtype" in w.value for w in at.warning)
+    assert len(at.get("download_button")) == 3  # the two readable audits still export
+    at.radio(key="report_scope").set_value("one audit").run()
+    at.selectbox(key="report_audit").set_value(bad).run()
+    assert not at.exception and any(f"audit {bad}" in w.value for w in at.warning)
+    at.selectbox(key="report_audit").set_value(good[0]).run()
+    assert not at.exception and not at.warning and len(at.get("download_button")) == 3

@@ -7,8 +7,9 @@ import streamlit as st
 from dashboard.auth import require_identity
 from dashboard.components.exports import export_buttons
 from dashboard.components.queue import filtered_audits
+from dashboard.components.safe import md_escape
 from dashboard.resources import review_store
-from explainers.report.bundle import bundles_from_store
+from explainers.report.bundle import readable_bundles
 
 require_identity()
 st.title("Reports")
@@ -27,6 +28,13 @@ if scope == "one audit":
 else:
     chosen = list(labels)
     st.caption(f"{len(chosen)} audit(s) in the export.")
-bundles = bundles_from_store(store, chosen)
-stem = f"auditlens-audit-{chosen[0]}" if len(chosen) == 1 else f"auditlens-{len(chosen)}-audits"
-export_buttons(bundles, "reports", stem)
+bundles, unreadable = readable_bundles(store, chosen)
+if unreadable:  # one damaged record must not take the others with it
+    shown = "; ".join(f"audit {i}: {why[:200]}" for i, why in list(unreadable.items())[:5])
+    more = f" and {len(unreadable) - 5} more" if len(unreadable) > 5 else ""
+    st.warning(md_escape(f"{len(unreadable)} audit(s) could not be read and are left out of the export: "
+                         f"{shown}{more}"), icon=":material/warning:")
+if bundles:
+    ids = [b.audit_id for b in bundles]
+    stem = f"auditlens-audit-{ids[0]}" if len(ids) == 1 else f"auditlens-{len(ids)}-audits"
+    export_buttons(bundles, "reports", stem)

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ExplainerError
 from ..types import SCHEMA_VERSION, AuditReport, to_dict
 
 
@@ -24,13 +25,24 @@ class ReportBundle:
 
 
 def bundles_from_store(store, audit_ids) -> list[ReportBundle]:
-    """Read audits and their verdict history from a ``Store`` (in the order given)."""
+    """Read audits and their verdict history from a ``Store`` (in the order given); a bad one raises."""
     out = []
     for audit_id in audit_ids:
         meta = store.audit_meta(audit_id)
         out.append(ReportBundle(store.load_report(audit_id), audit_id, meta["version"], meta["created_by"],
                                 str(meta["created_at"]), tuple(_plain(v) for v in store.history(audit_id))))
     return out
+
+
+def readable_bundles(store, audit_ids) -> tuple[list[ReportBundle], dict[int, str]]:
+    """The audits that can be read, and for each one that cannot (damaged, or from a newer AuditLens) why."""
+    bundles, unreadable = [], {}
+    for audit_id in audit_ids:
+        try:
+            bundles += bundles_from_store(store, [audit_id])
+        except ExplainerError as exc:
+            unreadable[audit_id] = str(exc)
+    return bundles, unreadable
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
