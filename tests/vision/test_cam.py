@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from explainers import InputError, list_methods
-from explainers.vision.cam import explain_image
+from explainers.vision.cam import explain_image, overlay
 from explainers.vision.faithfulness import image_deletion_curve, random_heatmap
 from explainers.vision.images import load_image, sample_images
 
@@ -138,3 +138,48 @@ def test_cli_gradcam_writes_overlay_and_json(tmp_path, coffee):
     res = from_json((tmp_path / "o.json").read_text())
     assert isinstance(res, ImageAttribution) and res.class_label == "espresso"
     assert Image.open(tmp_path / "o.png").size == coffee.size
+
+
+def _peak_rss_mb_since_reset() -> float | None:
+    """Reset the kernel's peak-RSS mark (clear_refs 5) and return a reader of the new peak, in MB."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        return None
+
+    def peak() -> float:
+        with open("/proc/self/status") as fh:
+            fields = dict(line.split(":", 1) for line in fh if ":" in line)
+        return int(fields["VmHWM"].split()[0]) / 1024
+
+    return peak
+
+
+def test_a_huge_small_file_image_is_downscaled_before_grad_cam(classifier, tmp_path):
+    import gc
+
+    big = tmp_path / "big.png"
+    Image.new("RGB", (6300, 6300), (120, 80, 40)).save(big, optimize=True)  # under the pixel cap, tiny on disk
+    assert big.stat().st_size < 500_000
+    explain_image(classifier, load_image(_encode(Image.new("RGB", (224, 224)), "PNG")), "gradcam")  # warm up
+    gc.collect()
+    with open("/proc/self/status") as fh:
+        rss_before = int(next(line for line in fh if line.startswith("VmRSS")).split()[1]) / 1024
+    peak = _peak_rss_mb_since_reset()
+    if peak is None:
+        pytest.skip("this kernel cannot reset the peak-RSS mark")
+    img = load_image(big)
+    res = explain_image(classifier, img, "gradcam")
+    over = overlay(img, res.heatmap)
+    assert max(img.size) <= 1024 and img.size == over.size and res.heatmap.shape == (img.height, img.width)
+    extra_mb = peak() - rss_before
+    assert extra_mb < 400, f"{extra_mb:.0f} MB for one Grad-CAM"  # was 3.9 GB: bounded by the decoded pixels now
+
+
+def test_decoded_size_counts_channels_not_the_file():
+    rgba = io.BytesIO()
+    Image.new("RGBA", (6000, 6000)).save(rgba, format="PNG")  # 36 MP, under the pixel cap; 144 MB decoded
+    assert len(rgba.getvalue()) < 1_000_000
+    with pytest.raises(InputError, match="decode to"):
+        load_image(rgba.getvalue())
