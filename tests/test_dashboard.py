@@ -222,3 +222,64 @@ def test_an_unreadable_stored_audit_is_named_and_the_others_still_export(db):
     assert not at.exception and any(f"audit {bad}" in w.value for w in at.warning)
     at.selectbox(key="report_audit").set_value(good[0]).run()
     assert not at.exception and not at.warning and len(at.get("download_button")) == 3
+
+
+def _custom_audit_page():
+    at = AppTest.from_file(str(PAGES / "audit.py"), default_timeout=60)
+    at.session_state["audit_case"] = "custom"  # no demo: nothing runs until the form is submitted
+    return at.run()
+
+
+def _documents_alive() -> int:
+    import gc
+
+    from explainers.retrieval.ingest import Document
+
+    gc.collect()
+    return sum(type(o) is Document for o in gc.get_objects())
+
+
+def test_pasted_sources_over_the_limit_are_refused_with_the_count(db, monkeypatch):
+    from explainers import models
+
+    loads = []
+    real_shared = models._shared
+    monkeypatch.setattr(models, "_shared", lambda kind, key, factory: loads.append(kind) or real_shared(
+        kind, key, factory))
+    at = _custom_audit_page()
+    assert not at.exception, at.exception
+    area = at.text_area(key="s_custom")
+    assert "20,000 characters" in area.label  # the limit is said before pasting
+    area.set_value("The Eiffel Tower is 330 metres tall. " * 700)  # 25,900 characters, kept in the field
+    at.text_input(key="q_custom").set_value("How tall is it?")
+    at.text_area(key="a_custom").set_value("330 metres.")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert any("25,900 characters" in e.value and "20,000" in e.value for e in at.error)
+    assert "audit" not in at.session_state and loads == []
+    assert len(at.text_area(key="s_custom").value) == 25_900  # nothing cut or emptied
+
+
+def test_a_large_jsonl_upload_is_refused_with_the_count_and_not_kept(db, monkeypatch):
+    import json
+
+    from dashboard.compute import results
+
+    before = _documents_alive()
+    cached = len(results().values_where(lambda key: True))
+    lines = [json.dumps({"text": f"Document {k}. " + "Words about towers and reefs. " * 40}) for k in range(300)]
+    lines[5] = "[" * 100_000 + "]" * 100_000  # nested too deep: skipped, the other lines are kept
+    lines[6] = "{not json"
+    at = _custom_audit_page()
+    at.text_area(key="s_custom").set_value("")
+    at.file_uploader(key="u_custom").set_value(("big.jsonl", "\n".join(lines).encode(), "application/jsonl"))
+    at.text_input(key="q_custom").set_value("How tall is it?")
+    at.text_area(key="a_custom").set_value("330 metres.")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert any("2 line" in w.value and "nested too deep" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert any("The sources hold" in e.value and "the limit is 200,000" in e.value for e in at.error)
+    assert "audit" not in at.session_state
+    assert len(results().values_where(lambda key: True)) == cached  # nothing computed or cached on it
+    del at
+    assert _documents_alive() == before  # no parsed document outlives the run

@@ -20,7 +20,8 @@ from explainers.retrieval.ingest import SUFFIXES, IngestError, parse_document
 from explainers.store import VERDICTS
 from explainers.types import AuditReport, Source
 
-MAX_SOURCES_CHARS = 20_000
+MAX_SOURCES_CHARS = 20_000  # pasted sources; the widget has no max_chars, which empties an over-long paste silently
+MAX_AUDIT_SOURCE_CHARS = 200_000  # everything one audit grounds and attributes (pasted + uploaded + retrieved)
 GRANULARITIES = ["word", "token", "sentence", "span"]
 
 
@@ -57,9 +58,9 @@ with st.form("audit_form"):
     question = st.text_input("Question", value=case.question if case else "", max_chars=2000, key=f"q_{choice}")
     sources_text, uploads, save_as, index_name, top_k = "", [], "", None, 4
     if source_mode == "pasted or uploaded":
-        sources_text = st.text_area("Sources, pasted (separate sources with a blank line)",
-                                    value="\n\n".join(case.sources) if case else "", max_chars=MAX_SOURCES_CHARS,
-                                    height=180, key=f"s_{choice}")
+        sources_text = st.text_area(f"Sources, pasted (separate sources with a blank line; up to "
+                                    f"{MAX_SOURCES_CHARS:,} characters)",
+                                    value="\n\n".join(case.sources) if case else "", height=180, key=f"s_{choice}")
         uploads = st.file_uploader(f"…and/or upload documents ({', '.join(SUFFIXES)}; 20 MB each)",
                                    type=[s.lstrip(".") for s in SUFFIXES], accept_multiple_files=True,
                                    key=f"u_{choice}")
@@ -98,19 +99,41 @@ def save_uploads_as_index(name: str, uploads) -> None:
     st.success(f"Saved {added} new chunks to the index {md_escape(name)} ({len(index)} in all).")
 
 
+def _too_long(what: str, n_chars: int, limit: int, advice: str) -> None:
+    st.error(f"{what} hold {n_chars:,} characters; the limit is {limit:,}. {advice}", icon=":material/error:")
+
+
 def start_audit(question: str, sources_text: str, uploads, answer_text: str) -> dict | None:
+    if len(sources_text) > MAX_SOURCES_CHARS:  # refused with the count: never cut or emptied silently
+        _too_long("The pasted sources", len(sources_text), MAX_SOURCES_CHARS,
+                  "Paste the relevant part, or upload the documents as files.")
+        return None
     srcs = [p.strip() for p in sources_text.split("\n\n") if p.strip()]
     names = [case.source_names[k] if case and k < len(case.source_names) and srcs == list(case.sources) else
              f"pasted {k + 1}" for k in range(len(srcs))]
+    total = sum(map(len, srcs))
+    if save_as.strip() and uploads:  # an index takes large documents chunk by chunk: saved before the limit below
+        save_uploads_as_index(save_as.strip(), uploads)
     for up in uploads or []:
         try:
-            for doc in parse_document(up.getvalue(), up.name):
-                srcs.append(" ".join(doc.text.split()))
-                names.append(doc.title or up.name)
+            skipped: list[str] = []
+            docs = parse_document(up.getvalue(), up.name, skipped)
+            if skipped:
+                st.warning(md_escape(f"{up.name}: {len(skipped)} line(s) skipped, e.g. {skipped[0]}"),
+                           icon=":material/warning:")
+            texts = [" ".join(doc.text.split()) for doc in docs]
+            titles = [doc.title or up.name for doc in docs]
+            del docs  # the parsed documents are not kept: only the text the audit uses
+            total += sum(map(len, texts))
+            if total > MAX_AUDIT_SOURCE_CHARS:
+                _too_long("The sources", total, MAX_AUDIT_SOURCE_CHARS, f"{md_escape(up.name)} and any later "
+                          "upload were not read. Save large documents as an index and retrieve the relevant "
+                          "chunks instead.")
+                return None
+            srcs += texts
+            names += titles
         except IngestError as exc:
             show_error(exc, "A document was skipped")
-    if save_as.strip() and uploads:
-        save_uploads_as_index(save_as.strip(), uploads)
     if index_name and question.strip():
         from dashboard.resources import embedder
         from explainers.retrieval.index import ChunkIndex
