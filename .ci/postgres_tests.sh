@@ -19,4 +19,4 @@ $AS "$BIN/pg_ctl" -D "$DATA/db" -o "-p $PORT -k $DATA -c listen_addresses=127.0.
 trap '$AS "$BIN/pg_ctl" -D "$DATA/db" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$DATA"' EXIT
 "$BIN/psql" -h 127.0.0.1 -p "$PORT" -U postgres -qc "CREATE DATABASE auditlens_test"
 AUDITLENS_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:$PORT/auditlens_test" \
-  $PY -m pytest -q -p no:cacheprovider tests/test_store.py -k postgresql
+  $PY -m pytest -q -p no:cacheprovider tests/test_store.py tests/batch/test_store_migrations.py -k postgresql

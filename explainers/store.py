@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import (Column, DateTime, Float, ForeignKey, Integer, MetaData, String, Table, Text, create_engine,
-                        event, func, select)
+from sqlalchemy import (Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text,
+                        UniqueConstraint, create_engine, event, func, select)
 from sqlalchemy.engine import Engine
 
 from .errors import InputError
@@ -45,6 +45,61 @@ verdicts = Table(
     Column("edited_answer", Text, nullable=True),
     Column("note", Text, nullable=False, default=""),
     Column("reviewer", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# Batch runs (``auditlens audit-batch``): one row of the input becomes one audit plus one run item, written in
+# the same transaction, unique per (run, row id) so a rerun after a crash neither loses nor doubles a row.
+# Created by the migration explainers/migrations/versions/0002_runs.py; these definitions mirror it.
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("source", Text, nullable=False, default=""),  # the input file as given
+    Column("options_json", Text, nullable=False, default="{}"),  # columns, detector, attributions
+    Column("policy_json", Text, nullable=False, default="{}"),  # triage thresholds (may change later)
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+run_items = Table(
+    "run_items", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    Column("row_id", String(200), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("audit_id", Integer, ForeignKey("audits.id"), nullable=False),
+    Column("support_probability", Float, nullable=True),
+    Column("n_sentences", Integer, nullable=False, default=0),
+    Column("n_flagged_sentences", Integer, nullable=False, default=0),
+    Column("label", String(16), nullable=True),  # supported / hallucinated, when the data had labels
+    Column("model", String(200), nullable=False, default=""),
+    Column("source_names_json", Text, nullable=False, default="[]"),
+    Column("spot_draw", Float, nullable=False),  # uniform in [0, 1) from (run, row id): the spot-check draw
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("run_id", "row_id", name="uq_run_items_run_row"),
+    Index("ix_run_items_run_support", "run_id", "support_probability"),
+)
+
+bad_rows = Table(
+    "bad_rows", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("row_id", String(200), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("run_id", "line_no", name="uq_bad_rows_run_line"),
+)
+
+assignments = Table(
+    "assignments", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", Integer, ForeignKey("run_items.id"), nullable=False, index=True),
+    Column("reviewer", String(200), nullable=False),
+    Column("slot", Integer, nullable=False),  # 1: first reviewer, 2: second opinion
+    Column("assigned_by", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
@@ -112,7 +167,9 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             _sqlite_pragmas(self.engine)
         try:
-            metadata.create_all(self.engine)  # creates missing tables; later schema changes add migrations here
+            from .migrations import upgrade
+
+            upgrade(self.engine)  # a new store gets every table; an older one is upgraded in place
         except DBAPIError as exc:
             raise InputError(f"cannot open the database: {str(exc.orig)[:200]}") from None
 

@@ -30,6 +30,8 @@ def url(request, tmp_path):
 
     engine = create_engine(POSTGRES)
     metadata.drop_all(engine)  # a fresh schema per test
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")  # the migrations then rebuild every table
     engine.dispose()
     return POSTGRES
 

@@ -1,0 +1,124 @@
+"""A review store written by the release before migrations upgrades in place: every audit and verdict intact."""
+
+import os
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import Column, DateTime, Float, ForeignKey, Integer, MetaData, String, Table, Text, create_engine, inspect
+
+from explainers import InputError
+from explainers.migrations import HEAD
+from explainers.store import Store
+from explainers.types import AuditReport, Grounding, SentenceGrounding, Source, from_json, results_equal, to_json
+
+POSTGRES = os.environ.get("AUDITLENS_TEST_POSTGRES_URL")
+
+# The schema exactly as AuditLens 0.1.0 created it (metadata.create_all in explainers/store.py, 2026-11-27).
+RELEASED = MetaData()
+RELEASED_AUDITS = Table(
+    "audits", RELEASED,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("audit_key", String(64), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("question", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("model_id", String(200), nullable=False, default=""),
+    Column("support_probability", Float, nullable=True),
+    Column("report_json", Text, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+RELEASED_VERDICTS = Table(
+    "verdicts", RELEASED,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("audit_id", Integer, ForeignKey("audits.id"), nullable=False, index=True),
+    Column("verdict", String(16), nullable=False),
+    Column("edited_answer", Text, nullable=True),
+    Column("note", Text, nullable=False, default=""),
+    Column("reviewer", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'released.db'}"
+    if not POSTGRES:
+        pytest.skip("set AUDITLENS_TEST_POSTGRES_URL to run the store tests on PostgreSQL (make test-postgres)")
+    from explainers.store import metadata
+
+    engine = create_engine(POSTGRES)
+    metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    engine.dispose()
+    return POSTGRES
+
+
+def _report(k: int) -> AuditReport:
+    answer = f"Paris is the capital. It has {k} towers."
+    sentences = (SentenceGrounding("Paris is the capital.", 0, 21, 0.93, "supported", signals={"content_support": 1.0}),
+                 SentenceGrounding(f"It has {k} towers.", 22, len(answer), 0.12, "unsupported",
+                                   reasons=("numbers or dates in no source",)))
+    return AuditReport(question="What is the capital?", answer=answer, model_id="m",
+                       sources=(Source("source 1", "Paris is the capital of France."),),
+                       grounding=Grounding(answer, sentences, 0.12))
+
+
+def _write_released_store(url: str) -> tuple[list[AuditReport], list[tuple]]:
+    engine = create_engine(url)
+    RELEASED.create_all(engine)
+    reports = [_report(k) for k in range(3)]
+    verdict_rows = [(1, "accept", None, "fine", "ana"), (2, "reject", None, "", "bo"),
+                    (2, "edit", "Paris is the capital.", "trimmed", "ana"), (3, "accept", None, "", "cy")]
+    now = datetime.now(timezone.utc)
+    with engine.begin() as conn:
+        for k, r in enumerate(reports, 1):
+            conn.execute(RELEASED_AUDITS.insert().values(
+                audit_key=f"key{k}", version=1, question=r.question, answer=r.answer, model_id=r.model_id,
+                support_probability=r.grounding.answer_support_probability, report_json=to_json(r), created_by="ana",
+                created_at=now))
+        for audit_id, verdict, edited, note, who in verdict_rows:
+            conn.execute(RELEASED_VERDICTS.insert().values(audit_id=audit_id, verdict=verdict, edited_answer=edited,
+                                                           note=note, reviewer=who, created_at=now))
+    engine.dispose()
+    return reports, verdict_rows
+
+
+def test_a_released_store_upgrades_in_place_with_every_audit_and_verdict(url):
+    reports, verdict_rows = _write_released_store(url)
+    store = Store(url)  # upgrades
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"audits", "verdicts", "runs", "run_items", "bad_rows", "assignments", "alembic_version"} <= tables
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one() == HEAD
+    audits = sorted(store.list_audits(), key=lambda a: a.id)
+    assert [a.id for a in audits] == [1, 2, 3]
+    for a, original in zip(audits, reports):
+        assert results_equal(store.load_report(a.id), original)
+        assert results_equal(from_json(to_json(store.load_report(a.id))), original)
+    assert [a.latest_verdict for a in audits] == ["accept", "edit", "accept"]
+    assert store.count_verdicts() == len(verdict_rows)
+    history = store.history(2)
+    assert [(h["verdict"], h["reviewer"], h["note"], h["edited_answer"]) for h in history] == \
+        [("reject", "bo", "", None), ("edit", "ana", "trimmed", "Paris is the capital.")]
+    # the upgraded store works as a new one: new audits and verdicts, and the new tables take a run
+    new_id = store.save_audit(_report(9), "dee")
+    store.add_verdict(new_id, "reject", "dee")
+    from explainers.batch.runs import RunStore
+    from explainers.batch.triage import TriagePolicy
+
+    run = RunStore(store).create_run("after-upgrade", "x.jsonl", {}, TriagePolicy(), "dee")
+    assert RunStore(Store(url)).get_run("after-upgrade").id == run.id  # reopening is a no-op upgrade
+    assert len(Store(url).list_audits()) == 4
+
+
+def test_a_store_from_a_newer_release_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    store = Store(url)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0099_future'")
+    store.engine.dispose()
+    with pytest.raises(InputError, match="newer"):
+        Store(url)
