@@ -1,0 +1,220 @@
+"""``audit-batch``: stream a dataset through a backend into the review store, resumable, with a summary.
+
+Rows are read lazily and sent in batches with a bounded number in flight, so memory stays flat in the row count.
+Each batch is written in one transaction (audit + run item per row), so a ``kill -9`` loses at most the batches
+in flight, and ``--resume`` skips what the run holds: no row lost, none doubled.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Callable, Iterable, Iterator
+
+from ..errors import InputError
+from .audit import BatchOptions, Detector
+from .reader import BadRow, ColumnMap, InputRow, count_rows, detect_format, read_rows
+from .runs import RowResult, Run, RunStore
+from .triage import TriagePolicy
+
+BACKENDS = ("local", "ray")
+
+
+@dataclass
+class Summary:
+    run: str
+    rows_read: int = 0
+    audited: int = 0
+    already_done: int = 0
+    flagged: int = 0
+    skipped: list[BadRow] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.audited / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def skipped_by_reason(self) -> Counter:
+        return Counter(re.sub(r"(?<![\w-])\d[\d,.]*", "N", b.reason.split(" (")[0].split(" '")[0])
+                       for b in self.skipped)
+
+    def lines(self) -> list[str]:
+        out = [f"run {self.run!r}: {self.rows_read:,} rows read, {self.audited:,} audited, "
+               f"{self.already_done:,} already in the run, {self.flagged:,} flagged, {len(self.skipped):,} skipped; "
+               f"{self.elapsed_s:.1f} s ({self.rate:.1f} answers/s)"]
+        for reason, n in self.skipped_by_reason().most_common():
+            out.append(f"  skipped {n:,} x {reason}")
+        for b in self.skipped[:10]:
+            out.append(f"  line {b.line_no}: {b.reason}")
+        if len(self.skipped) > 10:
+            out.append(f"  ... {len(self.skipped) - 10:,} more (auditlens export --run NAME lists them all)")
+        return out
+
+
+def batched(rows: Iterable, size: int) -> Iterator[list]:
+    it = iter(rows)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+class LocalBackend:
+    """This process (``workers=1``) or a pool of worker processes, each loading the models once."""
+
+    def __init__(self, options: BatchOptions, workers: int = 1):
+        self.options, self.workers = options, workers
+        self.detector: Detector | None = None
+
+    def map(self, batches: Iterable[tuple[list[InputRow], list[BadRow]]], run_name: str):
+        """Yield (audited results, bad rows) per batch; at most 2 x workers batches in flight. Models load at the
+        first row to audit (a resumed run with nothing left loads none)."""
+        if self.workers == 1:
+            for rows, bad in batches:
+                if rows and self.detector is None:
+                    self.detector = Detector.load(self.options)
+                yield (self.detector.audit(rows, run_name) if rows else []), bad
+            return
+        import multiprocessing
+        from collections import deque
+        from concurrent.futures import Future, ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(self.options,)) as pool:
+            pending: deque = deque()
+            for rows, bad in batches:
+                if rows:
+                    fut = pool.submit(_audit_in_worker, rows, run_name)
+                else:  # nothing to audit (a resumed stretch): no worker needed
+                    fut = Future()
+                    fut.set_result([])
+                pending.append((fut, bad))
+                if len(pending) >= 2 * self.workers:
+                    fut, b = pending.popleft()
+                    yield fut.result(), b
+            while pending:
+                fut, b = pending.popleft()
+                yield fut.result(), b
+
+
+_WORKER_DETECTOR: Detector | None = None
+
+
+def _init_worker(options: BatchOptions) -> None:
+    global _WORKER_DETECTOR
+    import torch
+
+    torch.set_num_threads(1)  # one core per worker process: N workers share the machine instead of fighting
+    _WORKER_DETECTOR = Detector.load(options)
+
+
+def _audit_in_worker(rows: list[InputRow], run_name: str):
+    return _WORKER_DETECTOR.audit(rows, run_name) if rows else []
+
+
+def make_backend(name: str, options: BatchOptions, workers: int, ray_address: str | None = None):
+    if name == "local":
+        return LocalBackend(options, workers)
+    if name == "ray":
+        from .ray_backend import RayBackend
+
+        return RayBackend(options, workers, ray_address)
+    raise InputError(f"--backend must be one of {', '.join(BACKENDS)}, not {name!r}")
+
+
+def open_run(runs: RunStore, name: str, source: str, columns: ColumnMap, options: BatchOptions,
+             policy: TriagePolicy, resume: bool, created_by: str) -> Run:
+    """A new run, or with ``resume`` the existing one, refused when its columns or detector differ."""
+    stored = {"columns": columns.__dict__, "detector": options.to_dict()}
+    if runs.has_run(name):
+        if not resume:
+            raise InputError(f"run {name!r} exists; pass --resume to continue it or choose another name")
+        run = runs.get_run(name)
+        differs = [k for k in ("columns", "detector") if run.options.get(k) != stored[k]]
+        if differs:
+            raise InputError(f"run {name!r} was started with other {' and '.join(differs)} "
+                             f"({run.options.get(differs[0])}); resume it with the same options")
+        return run
+    return runs.create_run(name, source, stored, policy, created_by)
+
+
+def run_batch(path: str, run_name: str, columns: ColumnMap, options: BatchOptions, runs: RunStore, *,
+              backend: str = "local", workers: int = 1, resume: bool = False, policy: TriagePolicy | None = None,
+              fmt: str | None = None, created_by: str = "audit-batch", batch_size: int = 16,
+              ray_address: str | None = None, progress: Callable[[int, int | None, Summary], None] | None = None,
+              ) -> Summary:
+    """Audit every row of ``path`` into run ``run_name``; returns what happened (also on a resumed run)."""
+    fmt = detect_format(path, fmt)
+    policy = policy or TriagePolicy(flag_below=options.flag_below)
+    started = time.perf_counter()
+    rows = read_rows(path, columns, fmt)  # opens and checks the file before any model loads
+    total = count_rows(path, fmt)
+    run = open_run(runs, run_name, str(path), columns, options, policy, resume, created_by)
+    engine = make_backend(backend, options, workers, ray_address)
+    summary = Summary(run.name)
+
+    def todo() -> Iterator[tuple[list[InputRow], list[BadRow]]]:
+        for batch in batched(rows, batch_size):
+            summary.rows_read += len(batch)
+            held, bad_held = runs.done(run, batch)
+            fresh, bad = [], []
+            for r in batch:
+                if r.line_no in bad_held or (isinstance(r, InputRow) and held.get(r.row_id) == r.line_no):
+                    summary.already_done += 1
+                elif isinstance(r, BadRow):
+                    bad.append(r)
+                else:
+                    fresh.append(r)  # a repeated id is caught when written (also across batches in flight)
+            yield fresh, bad
+
+    for results, bad in engine.map(todo(), run.name):
+        audited = [r for r in results if isinstance(r, RowResult)]
+        bad = list(bad) + [r for r in results if isinstance(r, BadRow)]
+        added, dups = runs.write(run, audited, bad, created_by)
+        summary.audited += len(added)
+        summary.flagged += sum(1 for r in added if r.support_probability is None
+                               or r.support_probability < policy.flag_below)
+        summary.skipped += bad + dups
+        summary.elapsed_s = time.perf_counter() - started
+        if progress:
+            progress(summary.rows_read, total, summary)
+    summary.elapsed_s = time.perf_counter() - started
+    return summary
+
+
+def tqdm_progress(enabled: bool = True):
+    """A progress bar with rate and ETA on a terminal; elsewhere one line per 10 % (logs stay readable)."""
+    from tqdm import tqdm
+
+    state: dict = {}
+    tty = enabled and sys.stderr.isatty()
+
+    def update(done: int, total: int | None, summary: Summary) -> None:
+        if not enabled:
+            return
+        if tty:
+            bar = state.get("bar")
+            if bar is None:
+                bar = state["bar"] = tqdm(total=total, unit="row", desc=f"audit {summary.run}", file=sys.stderr,
+                                          dynamic_ncols=True, smoothing=0.1)
+            bar.update(done - bar.n)
+            bar.set_postfix(audited=summary.audited, flagged=summary.flagged, skipped=len(summary.skipped),
+                            refresh=False)
+            return
+        step = max(1, (total or 10_000) // 10)
+        if done // step > state.get("last", -1) or (total and done >= total):
+            state["last"] = done // step
+            rate = done / summary.elapsed_s if summary.elapsed_s else 0.0
+            eta = f", ETA {(total - done) / rate:.0f} s" if total and rate else ""
+            print(f"audit {summary.run}: {done:,}{f'/{total:,}' if total else ''} rows, {rate:.1f} rows/s{eta}",
+                  file=sys.stderr, flush=True)
+
+    def close() -> None:
+        if state.get("bar") is not None:
+            state["bar"].close()
+
+    update.close = close  # type: ignore[attr-defined]
+    return update
