@@ -601,6 +601,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database", default=None, help="database URL (default: the app's store)")
     p.add_argument("--force", action="store_true", help="replace an existing backup file")
     p.set_defaults(func=cmd_backup)
+
+    from .batch.commands import add_commands  # audit-batch, triage, assign, calibrate, export
+
+    add_commands(sub, int_in)
     return parser
 
 
