@@ -314,13 +314,13 @@ def _check_type(value: Any, hint: Any, path: str) -> None:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        errors = []
         for option in args:
             try:
                 return _check_type(value, option, path)
-            except SchemaError as exc:
-                errors.append(str(exc))
-        raise SchemaError(f"{path}: {type(value).__name__} is not one of {', '.join(a.__name__ if hasattr(a, '__name__') else str(a) for a in args)}")
+            except SchemaError:
+                continue
+        names = ", ".join(getattr(a, "__name__", str(a)) for a in args)
+        raise SchemaError(f"{path}: {type(value).__name__} is not one of {names}")
     if hint is type(None):
         if value is not None:
             raise SchemaError(f"{path}: expected null")
