@@ -12,6 +12,7 @@ PAGES = [
     st.Page("app_pages/home.py", title="About", icon=":material/info:"),
     st.Page("app_pages/cnn_vs_llm.py", title="CNN vs LLM", icon=":material/image_search:"),
     st.Page("app_pages/review.py", title="Review queue", icon=":material/rate_review:"),
+    st.Page("app_pages/dataset.py", title="Dataset", icon=":material/dataset:"),
     st.Page("app_pages/reports.py", title="Reports", icon=":material/description:"),
 ]
 

@@ -18,6 +18,9 @@ st.markdown(
 - **CNN vs LLM** — Grad-CAM on an image classifier beside token attributions, one colour scale, deletion curves.
 - **Review queue** — every saved audit with its scores; filter and sort; open one, give a verdict
   (accept / edit / reject) with a note, see its history and versions.
+- **Dataset** — the batch runs (`auditlens audit-batch`): counts, support histogram, breakdowns by model and
+  source, AUROC and a reliability diagram when the data had labels, triage and assignment, the riskiest answers
+  (open one in the Review queue), reviewer agreement, and a refit of the detector on the reviewers' verdicts.
 - **Reports** — export one audit or a filtered set as JSON, self-contained HTML and PDF.
 """
 )

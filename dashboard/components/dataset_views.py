@@ -1,0 +1,39 @@
+"""Figures of a batch run, built from its statistics (explainers.batch.stats) only."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from explainers.batch.stats import LabelMetrics, RunStats
+from explainers.batch.triage import TriagePolicy
+
+
+def histogram_figure(stats: RunStats, policy: TriagePolicy) -> go.Figure:
+    edges = stats.histogram_edges
+    centres = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
+    colours = ["#d62728" if c < policy.flag_below else "#2ca02c" if c >= policy.accept_above else "#ff7f0e"
+               for c in centres]
+    fig = go.Figure(go.Bar(x=centres, y=list(stats.histogram_counts), width=[b - a for a, b in zip(edges, edges[1:])],
+                           marker_color=colours, hovertemplate="support %{x:.2f}: %{y} answers<extra></extra>"))
+    for x, text in ((policy.flag_below, "flag"), (policy.accept_above, "auto-accept")):
+        fig.add_vline(x=x, line_dash="dash", line_color="#444", annotation_text=text)
+    fig.update_layout(title="Answer support", height=320, margin=dict(l=10, r=10, t=40, b=10), bargap=0.05,
+                      xaxis=dict(range=[0, 1], title="support probability"), yaxis=dict(title="answers"))
+    return fig
+
+
+def reliability_figure(labels: LabelMetrics) -> go.Figure:
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="#aaa"),
+                             name="perfectly calibrated", hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=[r.mean_predicted for r in labels.reliability], y=[r.observed for r in labels.reliability],
+                             mode="lines+markers", name="detector",
+                             marker=dict(size=[6 + 10 * (r.count / max(b.count for b in labels.reliability)) ** 0.5
+                                               for r in labels.reliability]),
+                             customdata=[r.count for r in labels.reliability],
+                             hovertemplate="predicted %{x:.2f}, labelled supported %{y:.2f} (%{customdata} answers)"
+                                           "<extra></extra>"))
+    fig.update_layout(title="Reliability against the labels", height=320, margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis=dict(range=[0, 1], title="predicted support"),
+                      yaxis=dict(range=[0, 1], title="share labelled supported"), showlegend=False)
+    return fig
