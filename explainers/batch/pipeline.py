@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Callable, Iterable, Iterator
@@ -156,9 +156,13 @@ def run_batch(path: str, run_name: str, columns: ColumnMap, options: BatchOption
     engine = make_backend(backend, options, workers, ray_address)
     summary = Summary(run.name)
 
+    sizes: deque[int] = deque()  # rows per batch sent, in order: backends give batches back in the same order
+    done = 0
+
     def todo() -> Iterator[tuple[list[InputRow], list[BadRow]]]:
         for batch in batched(rows, batch_size):
             summary.rows_read += len(batch)
+            sizes.append(len(batch))
             held, bad_held = runs.done(run, batch)
             fresh, bad = [], []
             for r in batch:
@@ -179,8 +183,9 @@ def run_batch(path: str, run_name: str, columns: ColumnMap, options: BatchOption
                                or r.support_probability < policy.flag_below)
         summary.skipped += bad + dups
         summary.elapsed_s = time.perf_counter() - started
+        done += sizes.popleft()
         if progress:
-            progress(summary.rows_read, total, summary)
+            progress(done, total, summary)
     summary.elapsed_s = time.perf_counter() - started
     return summary
 
@@ -205,7 +210,7 @@ def tqdm_progress(enabled: bool = True):
                             refresh=False)
             return
         step = max(1, (total or 10_000) // 10)
-        if done // step > state.get("last", -1) or (total and done >= total):
+        if done // step > state.get("last", -1):
             state["last"] = done // step
             rate = done / summary.elapsed_s if summary.elapsed_s else 0.0
             eta = f", ETA {(total - done) / rate:.0f} s" if total and rate else ""
