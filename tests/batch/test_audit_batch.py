@@ -152,3 +152,17 @@ def test_cohen_kappa_on_a_constructed_case_and_through_the_store(store_url, tmp_
     pairs = runs.verdict_pairs(run)
     assert sorted(pairs) == sorted(zip(first, second))
     assert cohen_kappa(*zip(*pairs)) == pytest.approx(cohen_kappa(first, second))
+
+
+def test_attributions_only_for_flagged_answers(lm, embedder, make_rows):
+    from explainers.batch.reader import InputRow
+
+    rows = [InputRow(k + 1, r["id"], r["question"], r["answer"], (r["knowledge"],), ("doc",))
+            for k, r in enumerate(make_rows(3))]  # row-2 is the hallucinated one
+    options = BatchOptions(verifier="none", attribute="flagged", method="input_x_gradient", granularity="sentence")
+    results = Detector(options, embedder=embedder, lm=lm).audit(rows, "attr")
+    by_id = {r.row.row_id: r.report for r in results}
+    assert by_id["row-2"].grounding.answer_support_probability < 0.5
+    assert [len(by_id[k].attributions) for k in ("row-0", "row-1", "row-2")] == [0, 0, 1]
+    a = by_id["row-2"].attributions[0]
+    assert a.method == "input_x_gradient" and a.output_text.strip() == by_id["row-2"].answer.strip()
