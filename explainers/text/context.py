@@ -425,14 +425,14 @@ def ablate(lm: LanguageModel, question: str, sources: Sequence[str], answer: str
 
 
 def _gradient_unit_scores(lm: LanguageModel, inp: AuditInput, groups) -> np.ndarray:
-    """Gradient×input of the whole answer's log-probability, summed over each unit's tokens."""
+    """Gradient×input of the whole answer's log-probability (one target: one backward), summed over each unit."""
     from ..registry import get_explainer
     from .aggregate import membership
 
     cls = get_explainer("text", "input_x_gradient")
-    token_matrix, _, _ = cls.token_matrix(lm, inp, contrast_ids=None, progress=None,
-                                          **getattr(cls, "defaults", {}))
-    return token_matrix.sum(0) @ membership(groups, inp.n_prompt).T
+    rows = cls.token_matrix(lm, inp, contrast_ids=None, progress=None, row_groups=[list(range(inp.n_answer))],
+                            **getattr(cls, "defaults", {}))
+    return rows.sequence @ membership(groups, inp.n_prompt).T
 
 
 # ------------------------------------------------------------------------------------ context reliance

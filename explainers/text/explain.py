@@ -44,12 +44,15 @@ def _aggregate_steps(steps: dict[str, np.ndarray], groups) -> dict[str, np.ndarr
 
 def explain(lm: LanguageModel, inp: AuditInput, method: str = "integrated_gradients", granularity: str = "token",
             *, output_granularity: str | None = None, spans: Sequence[tuple[int, int]] | None = None,
-            contrast: str | None = None, progress: Progress | None = None, **params: Any) -> TextAttribution:
+            answer_span: tuple[int, int] | None = None, contrast: str | None = None,
+            progress: Progress | None = None, **params: Any) -> TextAttribution:
     """Attribute the answer in ``inp`` to its prompt with a registered method.
 
     ``granularity`` groups prompt units (token / word / sentence / span); ``output_granularity``
-    groups answer units (defaults to the same, sentence for spans). ``contrast`` explains
-    log p(answer) - log p(contrast) instead of each answer token.
+    groups answer units (defaults to the same, sentence for spans), and each answer unit is one target:
+    gradient methods take one VJP (per IG step) per unit, not per token. ``answer_span`` (char offsets
+    in the answer) keeps only the answer units inside it, e.g. the tokens of one sentence; then
+    ``sequence_scores`` attribute that span. ``contrast`` explains log p(answer) - log p(contrast).
     """
     cls = get_explainer("text", method)
     check_params("text", method, params)
@@ -57,8 +60,16 @@ def explain(lm: LanguageModel, inp: AuditInput, method: str = "integrated_gradie
     in_units, in_groups = prompt_units(inp, granularity, spans)
     out_gran = output_granularity or granularity
     out_units, out_groups = answer_units(inp, out_gran if out_gran != "span" else "sentence")
+    if answer_span is not None:
+        a, b = int(answer_span[0]), int(answer_span[1])
+        keep = [k for k, u in enumerate(out_units) if u.start >= a and u.end <= b]
+        if not keep:
+            raise InputError(f"no {out_gran} of the answer lies inside characters [{a}, {b})")
+        out_units, out_groups = [out_units[k] for k in keep], [out_groups[k] for k in keep]
     contrast_ids = None
     if contrast is not None:
+        if answer_span is not None:
+            raise InputError("a contrast explains the whole answer; drop answer_span")
         if not contrast.strip():
             raise InputError("the contrast answer is empty")
         contrast_ids = lm.tokenizer(contrast, add_special_tokens=False)["input_ids"]
@@ -66,62 +77,98 @@ def explain(lm: LanguageModel, inp: AuditInput, method: str = "integrated_gradie
             raise InputError("the contrast answer equals the answer")
     settings = {**getattr(cls, "defaults", {}), **params}
     conv = steps = None
+    extra: dict[str, Any] = {}
+    m_in = membership(in_groups, inp.n_prompt)
     if cls.kind == "gradient":
-        token_matrix, conv, steps = cls.token_matrix(lm, inp, contrast_ids=contrast_ids, progress=progress,
-                                                     **settings)
-        unit_matrix = token_matrix @ membership(in_groups, inp.n_prompt).T
+        rows = cls.token_matrix(lm, inp, contrast_ids=contrast_ids, progress=progress,
+                                row_groups=None if contrast_ids is not None else out_groups, **settings)
+        conv, steps, extra = rows.convergence_delta, rows.steps, rows.extra
+        scores, seq = rows.matrix @ m_in.T, rows.sequence @ m_in.T
     else:
         from .perturbation import VariantScorer
 
         scorer = VariantScorer(lm, inp, in_groups, contrast_ids, progress)
         unit_matrix = cls.unit_matrix(scorer, [u.special for u in in_units], **settings)
         settings["forward_passes"] = scorer.calls
+        if contrast_ids is not None:
+            scores = unit_matrix
+        else:  # perturbation methods score each answer token; a unit's score is their sum
+            scores = membership(out_groups, inp.n_answer) @ unit_matrix
+        seq = scores.sum(0)
     steps = steps or step_scores(lm, inp)
     if contrast_ids is not None:
-        scores = unit_matrix  # one row: the contrast
         out_units = [Unit(inp.answer, 0, len(inp.answer))]
         steps_out = _aggregate_steps(steps, [list(range(inp.n_answer))])
         target = f"log p(answer) - log p({contrast!r})"
         seq = scores[0]
     else:
-        scores = membership(out_groups, inp.n_answer) @ unit_matrix
         steps_out = _aggregate_steps(steps, out_groups)
         target = "log_prob"
-        seq = unit_matrix.sum(0)
     scores = np.nan_to_num(scores, nan=0.0, posinf=0.0, neginf=0.0)
     seq = np.nan_to_num(seq, nan=0.0, posinf=0.0, neginf=0.0)
+    out_params = {**{k: v for k, v in settings.items() if isinstance(v, (int, float, str, bool))},
+                  "output_granularity": out_gran if contrast_ids is None else "answer", **extra}
+    if answer_span is not None:
+        out_params["answer_span"] = f"{answer_span[0]}:{answer_span[1]}"
     return TextAttribution(
         method=method, granularity=granularity, model_id=lm.model_id, input_text=inp.prompt.text,
         output_text=inp.answer, input_units=in_units, output_units=out_units, scores=scores,
-        sequence_scores=seq, step_scores=steps_out, target=target,
-        params={**{k: v for k, v in settings.items() if isinstance(v, (int, float, str, bool))},
-                "output_granularity": out_gran if contrast_ids is None else "answer"},
+        sequence_scores=seq, step_scores=steps_out, target=target, params=out_params,
         elapsed_s=time.perf_counter() - started, convergence_delta=conv,
     )
 
 
-def regroup(token_attr: TextAttribution, inp: AuditInput, granularity: str,
-            spans: Sequence[tuple[int, int]] | None = None) -> TextAttribution:
-    """A token-level gradient attribution summed into another granularity, without recomputing gradients.
+def regroup(attr: TextAttribution, inp: AuditInput, granularity: str,
+            spans: Sequence[tuple[int, int]] | None = None, output_granularity: str | None = None) -> TextAttribution:
+    """A gradient attribution over prompt tokens summed into another granularity, without recomputing gradients.
 
-    Exact for gradient methods (their unit scores are sums of token scores); perturbation methods perturb
-    whole units, so they must be recomputed at the new granularity and are refused here.
+    Input units are always exact sums of token columns. Output units computed coarser than tokens stay as
+    they are (a sentence-level result keeps one row per answer sentence); token rows are regrouped to
+    ``output_granularity`` (default: like ``explain``), which is exact only for methods whose targets add
+    up (not saliency: a sentence's saliency is its own gradient norm). Perturbation methods perturb whole
+    units, so they must be recomputed at the new granularity and are refused here.
     """
     import dataclasses
 
-    if token_attr.granularity != "token" or token_attr.target != "log_prob":
-        raise InputError("regroup needs a token-level attribution of the answer's log-probability")
-    if getattr(get_explainer("text", token_attr.method), "kind", "") != "gradient":
-        raise InputError(f"{token_attr.method} perturbs whole units: compute it at the {granularity} granularity")
-    if token_attr.scores.shape != (inp.n_answer, inp.n_prompt):
+    if attr.granularity != "token" or attr.target != "log_prob":
+        raise InputError("regroup needs an attribution over prompt tokens of the answer's log-probability")
+    cls = get_explainer("text", attr.method)
+    if getattr(cls, "kind", "") != "gradient":
+        raise InputError(f"{attr.method} perturbs whole units: compute it at the {granularity} granularity")
+    if attr.scores.shape[1] != inp.n_prompt or attr.input_text != inp.prompt.text or attr.output_text != inp.answer:
         raise InputError("the attribution does not belong to this input")
     in_units, in_groups = prompt_units(inp, granularity, spans)
-    out_units, out_groups = answer_units(inp, granularity if granularity != "span" else "sentence")
     m_in = membership(in_groups, inp.n_prompt)
+    have = attr.params.get("output_granularity", "token")
+    want = output_granularity or (have if have != "token" else granularity if granularity != "span" else "sentence")
+    if want != have and have != "token":
+        raise InputError(f"the rows are answer {have}s; compute {want} rows with explain(output_granularity=...)")
+    if want != have:
+        if not getattr(cls, "additive_targets", False):
+            raise InputError(f"{attr.method} of a {want} is the gradient norm of its summed log-probability, not "
+                             f"a sum of token rows: compute it with output_granularity={want!r}")
+        inside = _span_filter(attr.params.get("answer_span"))
+        token_rows = [k for k, u in enumerate(answer_units(inp, "token")[0]) if inside(u)]
+        if len(token_rows) != attr.scores.shape[0]:
+            raise InputError("the attribution's rows do not match this answer's tokens")
+        row_of = {t: r for r, t in enumerate(token_rows)}
+        units, groups = answer_units(inp, want)
+        keep = [k for k, u in enumerate(units) if inside(u)]
+        out_units = [units[k] for k in keep]
+        out_groups = [[row_of[t] for t in groups[k]] for k in keep]
+        scores = membership(out_groups, len(token_rows)) @ attr.scores
+        steps, out_gran = _aggregate_steps(attr.step_scores, out_groups), want
+    else:  # the output units stay
+        out_units, scores, steps, out_gran = attr.output_units, attr.scores, attr.step_scores, have
     return dataclasses.replace(
-        token_attr, granularity=granularity, input_units=tuple(in_units), output_units=tuple(out_units),
-        scores=membership(out_groups, inp.n_answer) @ token_attr.scores @ m_in.T,
-        sequence_scores=token_attr.sequence_scores @ m_in.T,
-        step_scores=_aggregate_steps(token_attr.step_scores, out_groups),
-        params={**token_attr.params, "output_granularity": granularity if granularity != "span" else "sentence",
-                "regrouped_from": "token"})
+        attr, granularity=granularity, input_units=tuple(in_units), output_units=tuple(out_units),
+        scores=scores @ m_in.T, sequence_scores=attr.sequence_scores @ m_in.T, step_scores=steps,
+        params={**attr.params, "output_granularity": out_gran, "regrouped_from": "token"})
+
+
+def _span_filter(answer_span: str | None):
+    """Which answer units an ``answer_span`` parameter ("start:end" char offsets) keeps."""
+    if not answer_span:
+        return lambda unit: True
+    a, b = (int(v) for v in str(answer_span).split(":"))
+    return lambda unit: unit.start >= a and unit.end <= b

@@ -10,11 +10,19 @@ Integrated gradients follow captum's LayerIntegratedGradients on the embedding l
 prompt embeddings move from the baseline to the input, answer embeddings stay fixed, Gauss-Legendre
 (default) or Riemann steps, attribution = (input - baseline) . mean-weighted gradient, summed over
 the embedding dimension.
+
+Targets are answer *units*: each row explained is the summed log-probability of one output unit (a token,
+word, sentence or span of the answer), so a sentence costs one VJP (per IG step) instead of one per token.
+Gradient x input and IG are linear in the target, so a unit's row equals the sum of its tokens' rows
+(up to float rounding; tests/text/test_sentence_targets.py). Saliency is not: the saliency of a unit is the
+norm of the gradient of its summed log-probability, which is not the sum of its tokens' saliencies.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -78,34 +86,74 @@ def baseline_embeddings(lm: LanguageModel, prompt_ids: Sequence[int], baseline: 
 
 
 class _Target:
-    """The scalar functions being explained, built from one teacher-forced forward."""
+    """The scalar functions being explained, built from one teacher-forced forward.
 
-    def __init__(self, lm: LanguageModel, inp: AuditInput, contrast_ids: Sequence[int] | None):
+    Each row is the summed log-probability of one group of answer tokens (``row_groups``; one group per
+    token by default), or, with a contrast, the single row log p(answer) - log p(contrast). Only the answer
+    positions some row uses get logits, and the answer is fed only up to the last of them (causal attention:
+    later tokens cannot change earlier log-probabilities).
+    """
+
+    def __init__(self, lm: LanguageModel, inp: AuditInput, contrast_ids: Sequence[int] | None,
+                 row_groups: Sequence[Sequence[int]] | None = None):
         self.lm, self.inp = lm, inp
         self.body, self.head = lm_backbone(lm)
         self.emb = lm.model.get_input_embeddings()
-        self.answers = [list(inp.answer_ids)] + ([list(contrast_ids)] if contrast_ids else [])
-        self.n_rows = 1 if contrast_ids else inp.n_answer
+        self.contrast = bool(contrast_ids)
+        if self.contrast:
+            self.answers = [list(inp.answer_ids), list(contrast_ids)]
+            self.used = list(range(inp.n_answer))
+            self.rows = None
+            self.n_rows = 1
+            return
+        groups = [[i] for i in range(inp.n_answer)] if row_groups is None else [list(g) for g in row_groups]
+        if not groups or any(not g for g in groups):
+            raise InputError("every target row needs at least one answer token")
+        if any(not 0 <= i < inp.n_answer for g in groups for i in g):
+            raise InputError("a target row names a token outside the answer")
+        self.used = sorted({i for g in groups for i in g})
+        self.answers = [list(inp.answer_ids[: self.used[-1] + 1])]
+        self.n_rows = len(groups)
+        column = {t: k for k, t in enumerate(self.used)}
+        identity = groups == [[t] for t in self.used]
+        self.rows = None if identity else torch.zeros(len(groups), len(self.used), device=lm.device)
+        if self.rows is not None:
+            for r, g in enumerate(groups):
+                self.rows[r, [column[i] for i in g]] = 1.0
 
     def __call__(self, prompt_embeds: torch.Tensor, keep_row: int | None = None) -> torch.Tensor:
         """prompt_embeds (B, n_prompt, d) -> targets (B, n_rows).
 
-        With ``keep_row``, the answer's next-token log-distribution of that batch row is kept in
-        ``self.kept_logp`` (detached), so step scores need no pass of their own.
+        With ``keep_row``, the answer's next-token log-distribution at the used positions of that batch row
+        is kept in ``self.kept_logp`` (detached), so step scores need no pass of their own.
         """
         b, n_p, _ = prompt_embeds.shape
         values = []
         for k, answer in enumerate(self.answers):
             a = torch.tensor(answer, device=prompt_embeds.device)
             full = torch.cat([prompt_embeds, self.emb(a)[None].expand(b, -1, -1)], dim=1)
-            h = self.body(inputs_embeds=full).last_hidden_state[:, n_p - 1: n_p - 1 + len(answer)]
-            logp = torch.log_softmax(self.head(h).float(), dim=-1)
+            hidden = self.body(inputs_embeds=full).last_hidden_state
+            at = self.used if k == 0 else range(len(answer))
+            positions = torch.tensor([n_p - 1 + i for i in at], device=prompt_embeds.device)
+            logp = torch.log_softmax(self.head(hidden[:, positions]).float(), dim=-1)
             if k == 0 and keep_row is not None:
                 self.kept_logp = logp[keep_row].detach()
-            values.append(logp.gather(-1, a[None, :, None].expand(b, -1, 1))[..., 0])
-        if len(values) == 2:  # contrast: log p(A) - log p(B)
+            chosen = a[self.used] if k == 0 else a
+            values.append(logp.gather(-1, chosen[None, :, None].expand(b, -1, 1))[..., 0])
+        if self.contrast:  # log p(A) - log p(B)
             return (values[0].sum(-1) - values[1].sum(-1))[:, None]
-        return values[0]
+        return values[0] if self.rows is None else values[0] @ self.rows.T
+
+    def token_steps(self) -> dict[str, np.ndarray]:
+        """Step scores per answer token from the kept distribution; NaN at tokens no row uses."""
+        used = self.used
+        part = steps_from_logp(self.kept_logp, [self.inp.answer_ids[i] for i in used])
+        out = {}
+        for name, values in part.items():
+            full = np.full(self.inp.n_answer, np.nan)
+            full[used] = values
+            out[name] = full
+        return out
 
 
 def _vjp_rows(target_values: torch.Tensor, wrt: torch.Tensor, weights: torch.Tensor, vjp_batch: int,
@@ -140,12 +188,62 @@ def default_vjp_batch(lm: LanguageModel) -> int:
     return 8 if lm.device.type == "cuda" else 1
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class GradientRows:
+    """What a gradient method computes: one row per target over prompt tokens, and the whole target's row."""
+
+    matrix: np.ndarray  # (target rows, prompt tokens)
+    sequence: np.ndarray  # (prompt tokens,): the attribution of all rows' tokens together
+    convergence_delta: float | None  # IG completeness gap, None for the other methods
+    steps: dict[str, np.ndarray]  # per answer token (NaN where no row uses the token)
+    extra: dict[str, Any] = field(default_factory=dict)  # goes into the result's params
+
+
 def gradient_token_matrix(lm: LanguageModel, inp: AuditInput, method: str, *, baseline: str | int = "zero",
                           n_steps: int = 16, integration: str = "gausslegendre", contrast_ids=None,
-                          vjp_batch: int | None = None, progress: Progress | None = None,
-                          matmul_precision: str = "highest"):
-    """Token-level matrix (rows x prompt tokens), the IG completeness delta (None otherwise), step scores."""
-    target = _Target(lm, inp, contrast_ids)
+                          row_groups: Sequence[Sequence[int]] | None = None, vjp_batch: int | None = None,
+                          progress: Progress | None = None, matmul_precision: str = "highest",
+                          precision: str = "fp32") -> GradientRows:
+    """Rows x prompt tokens for the answer units in ``row_groups`` (token indices; one per token by default).
+
+    ``precision="bf16"`` runs the model under bfloat16 autocast (opt-in, for CPUs with bf16 units) and then
+    measures the whole target's row once more in fp32: ``extra["max_rel_diff_vs_fp32"]`` is
+    max |bf16 - fp32| / max |fp32| on that row.
+    """
+    if precision not in PRECISIONS:
+        raise InputError(f"precision is one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if matmul_precision not in ("highest", "high"):
+        raise InputError("matmul_precision is 'highest' (exact fp32) or 'high' (TF32 on GPUs, opt-in)")
+    additive = method != "saliency"
+    groups = None if row_groups is None else [list(g) for g in row_groups]
+    whole = sorted({i for g in groups for i in g}) if groups is not None else list(range(inp.n_answer))
+    # Saliency of all rows together is its own gradient norm: one more row. The linear methods sum theirs.
+    extra_row = not additive and not contrast_ids and (groups is None or len(groups) > 1)
+    if extra_row:
+        groups = (groups if groups is not None else [[i] for i in range(inp.n_answer)]) + [whole]
+    target = _Target(lm, inp, contrast_ids, groups)
+    kwargs = dict(baseline=baseline, n_steps=n_steps, integration=integration, vjp_batch=vjp_batch,
+                  progress=progress, matmul_precision=matmul_precision)
+    matrix, conv, steps = _with_retries(lm, inp, method, target, precision=precision, **kwargs)
+    if extra_row:
+        matrix, sequence = matrix[:-1], matrix[-1]
+    else:
+        sequence = matrix.sum(0)
+    extra: dict[str, Any] = {}
+    if precision == "bf16":
+        check = _Target(lm, inp, contrast_ids, [whole] if not contrast_ids else None)
+        reference, _, _ = _with_retries(lm, inp, method, check, precision="fp32", **{**kwargs, "progress": None})
+        scale = float(np.abs(reference[0]).max()) or 1.0
+        extra = {"max_rel_diff_vs_fp32": float(np.abs(sequence - reference[0]).max() / scale),
+                 "max_rel_diff_measured_on": "the whole answer's row" if not contrast_ids else "the contrast row"}
+    return GradientRows(matrix, sequence, conv, steps, extra)
+
+
+def _with_retries(lm, inp, method, target, *, baseline, n_steps, integration, vjp_batch, progress, matmul_precision,
+                  precision):
     vjp_batch = vjp_batch or default_vjp_batch(lm)
     with torch.no_grad():
         x = target.emb(torch.tensor(list(inp.prompt_ids), device=lm.device))
@@ -159,16 +257,16 @@ def gradient_token_matrix(lm: LanguageModel, inp: AuditInput, method: str, *, ba
         if progress:
             progress(min(1.0, done[0] / total_vjps), f"gradients {done[0]}/{total_vjps}")
 
-    if matmul_precision not in ("highest", "high"):
-        raise InputError("matmul_precision is 'highest' (exact fp32) or 'high' (TF32 on GPUs, opt-in)")
     previous = torch.get_float32_matmul_precision()
+    autocast = (torch.autocast(lm.device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext())
     try:
         torch.set_float32_matmul_precision(matmul_precision)
         grad_rows = MAX_GRAD_ROWS
         while True:
             try:
-                return _gradient_token_matrix(lm, inp, method, target, x, tick, vjp_batch, baseline, n_steps,
-                                              integration, seq_len, grad_rows)
+                with autocast:
+                    return _gradient_token_matrix(lm, inp, method, target, x, tick, vjp_batch, baseline, n_steps,
+                                                  integration, seq_len, grad_rows)
             except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
                 if not is_out_of_memory(exc):
                     raise
@@ -191,9 +289,9 @@ def _gradient_token_matrix(lm, inp, method, target, x, tick, vjp_batch, baseline
         if method in ("saliency", "input_x_gradient"):
             e = x[None].clone().requires_grad_(True)
             values = target(e, keep_row=0)
-            steps = steps_from_logp(target.kept_logp, inp.answer_ids)
+            steps = target.token_steps()
             ones = torch.ones(1, device=lm.device)
-            grads = _vjp_rows(values, e, ones, vjp_batch, tick)[:, 0]  # (rows, n, d)
+            grads = _vjp_rows(values, e, ones, vjp_batch, tick)[:, 0].float()  # (rows, n, d)
             if method == "saliency":
                 return grads.abs().sum(-1).double().cpu().numpy(), None, steps
             return (grads * x[None]).sum(-1).double().cpu().numpy(), None, steps
@@ -221,11 +319,11 @@ def _gradient_token_matrix(lm, inp, method, target, x, tick, vjp_batch, baseline
             del values, g, scaled
         attr = (total * delta[None].double()).sum(-1)
         conv = (attr.sum(-1) - (f_in - f_base)).abs().max().item()
-        steps = steps_from_logp(target.kept_logp, inp.answer_ids)
-        return attr.cpu().numpy(), conv, steps
+        return attr.cpu().numpy(), conv, target.token_steps()
 
 
-_GRADIENT_PARAMS = {"vjp_batch": POSITIVE_INT, "matmul_precision": ((str,), None, None)}
+_GRADIENT_PARAMS = {"vjp_batch": POSITIVE_INT, "matmul_precision": ((str,), None, None),
+                    "precision": ((str,), None, None)}
 _IG_PARAMS = {**_GRADIENT_PARAMS, "n_steps": ((int,), 1, 10_000), "baseline": ((str, int, float), None, None),
               "integration": ((str,), None, None)}
 
@@ -235,18 +333,25 @@ def _make(method: str, description: str):
     class _Gradient:
         name = method
         kind = "gradient"
+        # A unit's row is the sum of its tokens' rows (linear in the target); not so for saliency's norm.
+        additive_targets = method != "saliency"
         defaults = ({"baseline": "zero", "n_steps": 16, "integration": "gausslegendre"}
                     if method == "integrated_gradients" else {})
 
         @staticmethod
-        def token_matrix(lm, inp, contrast_ids=None, progress=None, **params):
-            return gradient_token_matrix(lm, inp, method, contrast_ids=contrast_ids, progress=progress, **params)
+        def token_matrix(lm, inp, contrast_ids=None, progress=None, row_groups=None, **params) -> GradientRows:
+            return gradient_token_matrix(lm, inp, method, contrast_ids=contrast_ids, row_groups=row_groups,
+                                         progress=progress, **params)
 
     _Gradient.__name__ = method.title().replace("_", "")
     return _Gradient
 
 
-Saliency = _make("saliency", "|gradient| of each answer token's log-probability, summed over the embedding")
-InputXGradient = _make("input_x_gradient", "embedding x gradient, summed over the embedding dimension")
-IntegratedGradients = _make("integrated_gradients", "integrated gradients from a baseline embedding (exact captum LIG)")
+Saliency = _make("saliency", "|gradient| of an answer unit's summed log-probability, summed over the embedding "
+                 "(an L1 gradient norm: a sentence's saliency is the norm of its own gradient, not a sum of its "
+                 "tokens' saliencies)")
+InputXGradient = _make("input_x_gradient", "embedding x gradient, summed over the embedding dimension (a unit's "
+                       "row is exactly the sum of its tokens' rows)")
+IntegratedGradients = _make("integrated_gradients", "integrated gradients from a baseline embedding (exact captum "
+                            "LIG; a unit's row is exactly the sum of its tokens' rows)")
 
