@@ -104,5 +104,5 @@ def test_memory_is_flat_in_the_row_count(tmp_path):
         assert count == n
         return top
 
-    small, large = peak(2_000), peak(20_000)
-    assert large < 1.5 * small + 200_000, (small, large)  # 20,000 rows of 600 bytes would be 12 MB if held
+    small, large = peak(1_000), peak(10_000)
+    assert large < 1.5 * small + 200_000, (small, large)  # 10,000 rows of 600 bytes would be 6 MB if held
