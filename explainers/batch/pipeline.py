@@ -13,6 +13,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from itertools import islice
+from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from ..errors import InputError
@@ -147,10 +148,12 @@ def run_batch(path: str, run_name: str, columns: ColumnMap, options: BatchOption
               ray_address: str | None = None, progress: Callable[[int, int | None, Summary], None] | None = None,
               ) -> Summary:
     """Audit every row of ``path`` into run ``run_name``; returns what happened (also on a resumed run)."""
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such file")
     fmt = detect_format(path, fmt)
     policy = policy or TriagePolicy(flag_below=options.flag_below)
     started = time.perf_counter()
-    rows = read_rows(path, columns, fmt)  # opens and checks the file before any model loads
+    rows = read_rows(path, columns, fmt)  # lazily: one row at a time
     total = count_rows(path, fmt)
     run = open_run(runs, run_name, str(path), columns, options, policy, resume, created_by)
     engine = make_backend(backend, options, workers, ray_address)
