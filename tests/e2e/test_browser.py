@@ -136,3 +136,45 @@ def test_demo_audit_verdict_restart_and_exports(tmp_path):
     assert leftover.returncode == 1, f"the server outlived its stop: {leftover.stdout}{leftover.stderr}"
     assert not dialogs, f"a script ran in the page: {dialogs}"
     assert not outside, f"the page tried to reach the network: {outside}"
+
+
+def test_dataset_page_open_the_riskiest_answer_and_leave_a_verdict(tmp_path):
+    """A batch run in the browser: the Dataset page, its riskiest answer opened in the Review queue, a verdict."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from explainers.batch.runs import RunStore
+    from explainers.store import Store
+
+    data, log = tmp_path / "data", tmp_path / "server.log"
+    data.mkdir()
+    rows = tmp_path / "rows.jsonl"
+    with open(rows, "w", encoding="utf-8") as fh:
+        for k, (city, country) in enumerate([("Paris", "France"), ("Berlin", "Germany"), ("Rome", "Italy")] * 3):
+            answer = (f"{city} is the capital of {country}." if k % 3 else
+                      f"{city} became the capital of {country} in {1200 + k} under King Olaf.")
+            fh.write(json.dumps({"id": f"r{k}", "question": f"What is the capital of {country}?", "answer": answer,
+                                 "knowledge": f"{city} is the capital of {country}. It is a large city."}) + "\n")
+    url = f"sqlite:///{data / 'audits.db'}"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    subprocess.run([sys.executable, "-m", "explainers.cli", "audit-batch", str(rows), "--run", "nightly", "--verifier",
+                    "none", "--database", url, "--quiet"], cwd=ROOT, env=env, check=True, capture_output=True)
+    runs = RunStore(Store(url))
+    riskiest = runs.items(runs.get_run("nightly"))[0]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
+        try:
+            page = browser.new_context().new_page()
+            with Server(data, log) as server:
+                page.goto(server.url + "/dataset", timeout=60_000)
+                expect(page.get_by_role("heading", name="Dataset")).to_be_visible(timeout=120_000)
+                expect(page.get_by_text("Answer support")).to_be_visible(timeout=60_000)
+                page.get_by_role("button", name="Open in the Review queue").click()  # the riskiest is picked first
+                expect(page.get_by_role("heading", name=f"Audit {riskiest.audit_id} · version 1")).to_be_visible(
+                    timeout=120_000)
+                page.get_by_label("Reviewer name").fill("ana")
+                page.get_by_text("reject", exact=True).click()
+                page.get_by_role("button", name="Save verdict").click()
+                expect(page.get_by_text("Verdict saved.")).to_be_visible(timeout=60_000)
+        finally:
+            browser.close()
+    assert [h["verdict"] for h in Store(url).history(riskiest.audit_id)] == ["reject"]
