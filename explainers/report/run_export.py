@@ -184,7 +184,8 @@ balanced accuracy {{ "%.3f"|format(s.labels.balanced_accuracy) }} at {{ s.labels
 """)
 
 
-def histogram_svg(stats: RunStats, width: int = 560, height: int = 200) -> dict:
+def histogram_svg(stats: RunStats, flag_below: float = 0.5, accept_above: float = 0.8, width: int = 560,
+                  height: int = 200) -> dict:
     """Bar geometry of the support histogram (numbers only; the template escapes every label)."""
     counts = stats.histogram_counts
     top = max(counts) if counts and max(counts) > 0 else 1
@@ -194,7 +195,8 @@ def histogram_svg(stats: RunStats, width: int = 560, height: int = 200) -> dict:
     for k, c in enumerate(counts):
         h = (base - 24) * c / top
         lo, hi = stats.histogram_edges[k], stats.histogram_edges[k + 1]
-        fill = "#d62728" if hi <= 0.5 else "#2ca02c" if lo >= 0.8 else "#ff7f0e"
+        centre = (lo + hi) / 2  # coloured by the triage band the bin falls in
+        fill = "#d62728" if centre < flag_below else "#2ca02c" if centre >= accept_above else "#ff7f0e"
         bars.append({"x": round(left + k * bar_w + 1, 1), "y": round(base - h, 1), "w": round(bar_w - 2, 1),
                      "h": round(h, 1), "fill": fill, "title": f"{lo:.1f}-{hi:.1f}: {c} answers"})
     ticks = [{"x": round(left + k * plot_w / 5, 1), "label": f"{k / 5:.1f}"} for k in range(6)]
@@ -220,7 +222,7 @@ def render_html(runs: RunStore, run: Run, riskiest: int = 50, bad_shown: int = 2
     for it in items[:riskiest]:
         flagged = [s for s in _sentences(runs.store.load_report(it.audit_id)) if s["label"] != "supported"]
         top.append({"item": it, "flagged": flagged})
-    return _HTML.render(csp=CSP, run=run, s=stats, hist=histogram_svg(stats), rel=reliability_svg(stats), riskiest=top,
+    return _HTML.render(csp=CSP, run=run, s=stats, hist=histogram_svg(stats, run.policy.flag_below, run.policy.accept_above), rel=reliability_svg(stats), riskiest=top,
                         bad=bad[:bad_shown], exported_at=_now())
 
 
