@@ -21,7 +21,9 @@ from explainers.text.lm import build_prompt, prepare
 
 TIME_LIMIT_S = float(os.environ.get("AUDITLENS_TIME_LIMIT_S", "600"))  # per request: attribution, SHAP, perturbation
 DEFAULT_METHOD = "input_x_gradient"
-DEFAULT_GRANULARITY = "word"
+DEFAULT_GRANULARITY = "sentence"  # prompt side of the first view; its answer side is always sentences
+DEFAULT_PRECISION = "fp32"
+DETAIL_GRANULARITIES = ("token", "word")
 
 
 class ResultCache:
@@ -73,37 +75,92 @@ def generate_answer(question: str, sources: tuple[str, ...], max_new_tokens: int
     return results().get_or_compute(("generate", question, sources, max_new_tokens), run)
 
 
-def attribution_key(question, sources, answer, method, granularity) -> tuple:
-    return ("attribution", question, tuple(sources), answer, method, granularity)
+def attribution_key(question, sources, answer, method, granularity, precision: str = DEFAULT_PRECISION,
+                    detail: tuple | None = None) -> tuple:
+    """The cache key of an attribution: answer sentences x ``granularity`` units, or with ``detail``
+    (answer sentence index, "token" | "word") that sentence's tokens or words x ``granularity`` units."""
+    return ("attribution", question, tuple(sources), answer, method, granularity, precision, detail)
+
+
+def _inputs(question: str, sources: tuple[str, ...], answer: str):
+    lm = language_model()
+    return lm, prepare(lm, build_prompt(lm, question, sources), answer)
+
+
+def _precision_params(precision: str) -> dict:
+    return {} if precision == DEFAULT_PRECISION else {"precision": precision}
 
 
 def run_attribution(question: str, sources: tuple[str, ...], answer: str, method: str = DEFAULT_METHOD,
-                    granularity: str = DEFAULT_GRANULARITY, progress=None):
+                    granularity: str = DEFAULT_GRANULARITY, progress=None, precision: str = DEFAULT_PRECISION):
+    """The coarse view first: every answer sentence against prompt units, one target per answer sentence.
+
+    Gradient methods are computed once against prompt tokens (one VJP per answer sentence, per IG step) and
+    summed into any prompt granularity (exact, instant); perturbation methods are run per granularity.
+    """
     progress = time_limited(progress, TIME_LIMIT_S, method)
     from explainers.registry import get_explainer
     from explainers.text.explain import regroup
 
-    def inputs():
-        lm = language_model()
-        return lm, prepare(lm, build_prompt(lm, question, sources), answer)
-
+    key = attribution_key(question, sources, answer, method, granularity, precision)
     if get_explainer("text", method).kind == "gradient":
-        # Gradients are computed once per token; every granularity is a sum of them (exact, instant).
         def tokens():
-            lm, inp = inputs()
-            return explain(lm, inp, method, "token", progress=progress)
+            lm, inp = _inputs(question, sources, answer)
+            return explain(lm, inp, method, "token", output_granularity="sentence", progress=progress,
+                           **_precision_params(precision))
 
-        token_attr = results().get_or_compute(attribution_key(question, sources, answer, method, "token"), tokens)
+        base = results().get_or_compute(attribution_key(question, sources, answer, method, "token", precision), tokens)
         if granularity == "token":
-            return token_attr
-        return results().get_or_compute(attribution_key(question, sources, answer, method, granularity),
-                                        lambda: regroup(token_attr, inputs()[1], granularity))
+            return base
+        return results().get_or_compute(key, lambda: regroup(base, _inputs(question, sources, answer)[1], granularity))
 
     def run():
-        lm, inp = inputs()
-        return explain(lm, inp, method, granularity, progress=progress)  # "span": one unit per source
+        lm, inp = _inputs(question, sources, answer)
+        return explain(lm, inp, method, granularity, output_granularity="sentence", progress=progress)
 
-    return results().get_or_compute(attribution_key(question, sources, answer, method, granularity), run)
+    return results().get_or_compute(key, run)
+
+
+def run_attribution_detail(question: str, sources: tuple[str, ...], answer: str, method: str, granularity: str,
+                           sentence: int, detail: str = "token", progress=None, precision: str = DEFAULT_PRECISION):
+    """Token or word rows of one answer sentence, computed when the reviewer opens it and kept.
+
+    For the additive gradient methods the word rows are sums of the token rows (exact, instant once the
+    tokens are cached); saliency's words are their own gradient norms and get their own VJPs.
+    """
+    if detail not in DETAIL_GRANULARITIES:
+        raise ValueError(f"detail is one of {DETAIL_GRANULARITIES}, not {detail!r}")
+    progress = time_limited(progress, TIME_LIMIT_S, method)
+    from explainers.registry import get_explainer
+    from explainers.text.explain import answer_units, regroup
+
+    cls = get_explainer("text", method)
+    key = attribution_key(question, sources, answer, method, granularity, precision, (sentence, detail))
+
+    def span():
+        units, _ = answer_units(_inputs(question, sources, answer)[1], "sentence")
+        return units[sentence].start, units[sentence].end
+
+    if cls.kind != "gradient":
+        def run():
+            lm, inp = _inputs(question, sources, answer)
+            return explain(lm, inp, method, granularity, output_granularity=detail, answer_span=span(),
+                           progress=progress)
+
+        return results().get_or_compute(key, run)
+    rows = "token" if getattr(cls, "additive_targets", False) else detail
+
+    def compute():
+        lm, inp = _inputs(question, sources, answer)
+        return explain(lm, inp, method, "token", output_granularity=rows, answer_span=span(), progress=progress,
+                       **_precision_params(precision))
+
+    base = results().get_or_compute(attribution_key(question, sources, answer, method, "token", precision,
+                                                    (sentence, rows)), compute)
+    if (granularity, detail) == ("token", rows):
+        return base
+    return results().get_or_compute(key, lambda: regroup(base, _inputs(question, sources, answer)[1], granularity,
+                                                         output_granularity=detail))
 
 
 def run_grounding(question: str, sources: tuple[str, ...], answer: str):

@@ -107,7 +107,8 @@ class _Bar:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", args.address,
+    # dashboard.serve is Streamlit's command line plus a thread that loads the default models from the start.
+    cmd = [sys.executable, "-m", "dashboard.serve", "run", str(app), "--server.address", args.address,
            "--server.port", str(args.port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     sys.stdout.flush()
     sys.stderr.flush()
@@ -172,9 +173,12 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     inp = prepare(lm, raw_prompt(prompt_text) if args.raw else _chat_prompt(lm, prompt_text), args.answer,
                   max_new_tokens=args.max_new_tokens)
     params = args.params or {}
+    if args.precision != "fp32":
+        params = {**params, "precision": args.precision}
     from .limits import time_limited
 
-    result = explain(lm, inp, args.method, args.granularity, contrast=args.contrast,
+    result = explain(lm, inp, args.method, args.granularity, output_granularity=args.output_granularity,
+                     contrast=args.contrast,
                      progress=time_limited(_Bar(True), args.time_limit, args.method), **params)
     write_output(args.json, to_json(result, indent=1))
     if args.html:
@@ -184,6 +188,9 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     top = ", ".join(f"{u.text.strip()!r} {s:+.3f}" for u, s in result.top_inputs(5))
     print(f"{args.method} ({args.granularity}) on {inp.n_prompt} prompt / {inp.n_answer} answer tokens in "
           f"{result.elapsed_s:.2f} s; answer: {inp.answer!r}; top inputs: {top}")
+    if "max_rel_diff_vs_fp32" in result.params:
+        print(f"precision {args.precision}: max relative difference to fp32 {result.params['max_rel_diff_vs_fp32']:.2e} "
+              f"(measured on {result.params['max_rel_diff_measured_on']})")
     return 0
 
 
@@ -505,6 +512,11 @@ def build_parser() -> argparse.ArgumentParser:
     ans.add_argument("--generate", action="store_true")
     p.add_argument("--method", default="integrated_gradients")
     p.add_argument("--granularity", default="token", choices=["token", "word", "sentence", "span"])
+    p.add_argument("--output-granularity", choices=["token", "word", "sentence"], default=None,
+                   help="answer units explained, one target each (default: as --granularity; sentence for span)")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="gradient methods: bf16 autocast (opt-in; the measured difference to fp32 is printed and "
+                        "stored in the result's params)")
     p.add_argument("--contrast", help="explain log p(answer) - log p(CONTRAST)")
     p.add_argument("--raw", action="store_true", help="use the prompt as is, without the chat template")
     p.add_argument("--params", type=json_object, help='method parameters as JSON, e.g. \'{"n_steps": 32}\'')

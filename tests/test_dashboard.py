@@ -52,7 +52,7 @@ def test_audit_page_opens_on_the_demo_and_saves_a_verdict(lm, embedder, db):
     assert len(at.get("plotly_chart")) >= 2  # attribution heatmap and step scores
     assert any("Leonardo" in w.value for w in at.warning)  # context reliance flags words from the prior
     # another granularity is computed and shown without error
-    at.selectbox(key="attr_granularity").set_value("sentence").run()
+    at.selectbox(key="attr_granularity").set_value("word").run()
     assert not at.exception, at.exception
     # a verdict without a name is refused, with a name it is stored
     at.button[-1].click().run()

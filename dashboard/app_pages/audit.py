@@ -10,8 +10,9 @@ from dashboard.auth import may_write, require_identity, reviewer_field
 from dashboard.components.audit_views import attribution_view, grounding_view
 from dashboard.components.exports import export_buttons
 from dashboard.components.safe import md_escape, show_error
-from dashboard.compute import (DEFAULT_GRANULARITY, DEFAULT_METHOD, attribution_key, generate_answer, results,
-                               run_attribution, run_grounding)
+from dashboard.compute import (DEFAULT_GRANULARITY, DEFAULT_METHOD, DEFAULT_PRECISION, DETAIL_GRANULARITIES,
+                               attribution_key, generate_answer, results, run_attribution, run_attribution_detail,
+                               run_grounding)
 from explainers import list_methods
 from explainers.demo import load_demos
 from explainers.report.bundle import ReportBundle
@@ -22,7 +23,8 @@ from explainers.types import AuditReport, Source
 
 MAX_SOURCES_CHARS = 20_000  # pasted sources; the widget has no max_chars, which empties an over-long paste silently
 MAX_AUDIT_SOURCE_CHARS = 200_000  # everything one audit grounds and attributes (pasted + uploaded + retrieved)
-GRANULARITIES = ["word", "token", "sentence", "span"]
+GRANULARITIES = ["sentence", "span", "word", "token"]  # prompt units; the rows are answer sentences
+PRECISIONS = ["fp32", "bf16"]
 
 
 @st.cache_data(show_spinner=False)
@@ -36,6 +38,15 @@ def current_report(audit: dict, attributions=(), grounding=None, perturbations=(
                                      for k, (text, name) in enumerate(zip(audit["sources"], audit["names"]), 1)),
                        model_id=audit.get("model_id", ""), attributions=tuple(attributions), grounding=grounding,
                        extra={"answer_generated": audit["generated"], "perturbations": list(perturbations)})
+
+
+def chosen_precision(method: str) -> str:
+    """The precision setting where it applies (gradient methods); perturbation methods always score in fp32."""
+    from explainers.registry import get_explainer
+
+    if get_explainer("text", method).kind != "gradient":
+        return DEFAULT_PRECISION
+    return st.session_state.get("attr_precision", DEFAULT_PRECISION)
 
 
 def audit_hash(audit: dict) -> str:
@@ -158,6 +169,10 @@ def start_audit(question: str, sources_text: str, uploads, answer_text: str) -> 
             "generated": generated}
 
 
+from dashboard import warmup  # noqa: E402 - after the form, so the page is usable while models load
+
+warmup.show_progress()  # "loading models" while `auditlens serve` is still warming them up
+
 if submitted or ("audit" not in st.session_state and case is not None):
     try:
         audit = start_audit(question, sources_text, uploads, answer_text)
@@ -201,7 +216,8 @@ with tab_verdict:
     # Tabs fill in script order; the slow attribution tab is filled last, so this tab reads what is cached.
     chosen = attribution_key(audit["question"], audit["sources"], audit["answer"],
                              st.session_state.get("attr_method", DEFAULT_METHOD),
-                             st.session_state.get("attr_granularity", DEFAULT_GRANULARITY))
+                             st.session_state.get("attr_granularity", DEFAULT_GRANULARITY),
+                             chosen_precision(st.session_state.get("attr_method", DEFAULT_METHOD)))
     attribution = results().peek(chosen)
     if attribution is not None:
         audit["model_id"] = attribution.model_id
@@ -244,26 +260,59 @@ with tab_verdict:
 
 # Filled last: gradients take seconds on a CPU, and every other tab is usable meanwhile.
 attribution = None
+
+
+def _bar_progress(bar):
+    return lambda f, m: bar.progress(min(1.0, max(0.0, f)), text=str(m))
+
+
 with tab_attr:
+    from explainers.registry import get_explainer
+
     methods = list_methods("text")
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns([2, 2, 1])
     method = c1.selectbox("Method", methods, index=methods.index(DEFAULT_METHOD), key="attr_method")
-    granularity = c2.selectbox("Granularity", GRANULARITIES, index=GRANULARITIES.index(DEFAULT_GRANULARITY),
-                               key="attr_granularity", help="span = one unit per source and the question")
-    key = attribution_key(audit["question"], audit["sources"], audit["answer"], method, granularity)
+    granularity = c2.selectbox("Prompt units", GRANULARITIES, index=GRANULARITIES.index(DEFAULT_GRANULARITY),
+                               key="attr_granularity", help="Rows are the answer's sentences (one target each); "
+                               "span = one unit per source and the question. Token or word rows of one sentence "
+                               "are computed below when you pick it.")
+    gradient = get_explainer("text", method).kind == "gradient"
+    precision = c3.selectbox("Precision", PRECISIONS, key="attr_precision", disabled=not gradient,
+                             help="bf16 (gradient methods): faster on CPUs with bf16 units; the measured "
+                                  "difference to fp32 is shown beside the figure. fp32 is exact.")
+    precision = chosen_precision(method)
+    audit_args = (audit["question"], audit["sources"], audit["answer"])
+    key = attribution_key(*audit_args, method, granularity, precision)
     slow = method in ("integrated_gradients", "shapley_sampling", "lime", "kernel_shap", "partition_shap")
-    token_key = attribution_key(audit["question"], audit["sources"], audit["answer"], method, "token")
-    if key in results() or token_key in results() or not slow or st.button(f"Compute {method} ({granularity})", key="attr_go"):
+    base_key = attribution_key(*audit_args, method, "token", precision)
+    if key in results() or (gradient and base_key in results()) or not slow or st.button(
+            f"Compute {method} (answer sentences x {granularity})", key="attr_go"):
         bar = st.progress(0.0, text=f"{method}: starting")
         try:
-            attribution = run_attribution(audit["question"], audit["sources"], audit["answer"], method, granularity,
-                                          progress=lambda f, m: bar.progress(min(1.0, max(0.0, f)), text=str(m)))
+            attribution = run_attribution(*audit_args, method, granularity, progress=_bar_progress(bar),
+                                          precision=precision)
             audit["model_id"] = attribution.model_id
         except Exception as exc:  # noqa: BLE001
             show_error(exc, "Attribution failed")
         bar.empty()
         if attribution is not None:
-            attribution_view(attribution)
+            attribution_view(attribution, "sentences")
+            sentences = [u.text for u in attribution.output_units]
+            d1, d2 = st.columns([4, 1])
+            picked = d1.selectbox("Token or word detail of one answer sentence", [None, *range(len(sentences))],
+                                  format_func=lambda k: "(none: pick a sentence)" if k is None else
+                                  f"{k + 1}. {sentences[k][:90]}", key="attr_detail_sentence")
+            unit = d2.radio("Rows", DETAIL_GRANULARITIES, horizontal=True, key="attr_detail_unit")
+            if picked is not None and picked < len(sentences):
+                bar = st.progress(0.0, text=f"{method}: {unit}s of sentence {picked + 1}")
+                detail = None
+                try:
+                    detail = run_attribution_detail(*audit_args, method, granularity, picked, unit,
+                                                    progress=_bar_progress(bar), precision=precision)
+                except Exception as exc:  # noqa: BLE001
+                    show_error(exc, "The detail could not be computed")
+                bar.empty()
+                if detail is not None:
+                    attribution_view(detail, "detail")
     else:
         st.info(f"{method} runs many forward passes; press the button to compute it (results are kept).")
-

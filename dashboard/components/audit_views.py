@@ -69,9 +69,12 @@ def grounding_view(grounding: Grounding, key: str) -> None:
         st.dataframe(pd.DataFrame([s.signals]), hide_index=True)
 
 
-def attribution_view(a: TextAttribution) -> None:
+def attribution_view(a: TextAttribution, key: str = "") -> None:
+    """Heatmap, top inputs and per-unit scores of one attribution; ``key`` tells two views on one page apart."""
+    span = "answer_span" in a.params
     c1, c2, c3 = st.columns(3)
-    c1.metric("Answer log-probability", f"{float(a.step_scores['log_prob'].sum()):.2f}" if "log_prob" in a.step_scores else "n/a")
+    c1.metric("Log-probability of this sentence" if span else "Answer log-probability",
+              f"{float(a.step_scores['log_prob'].sum()):.2f}" if "log_prob" in a.step_scores else "n/a")
     c2.metric("Computed in", f"{a.elapsed_s:.2f} s")
     if a.convergence_delta is not None:
         c3.metric("IG convergence delta", f"{a.convergence_delta:.1e}")
@@ -79,16 +82,23 @@ def attribution_view(a: TextAttribution) -> None:
         if abs(a.convergence_delta) > 0.05 * max(1.0, total):
             st.warning("Integrated gradients have not converged (the attributions do not add up to the change in "
                        "the answer's log-probability): use more steps.")
+    if "max_rel_diff_vs_fp32" in a.params:
+        st.caption(f"Computed in {a.params.get('precision', 'reduced precision')}: max relative difference to fp32 "
+                   f"{float(a.params['max_rel_diff_vs_fp32']):.1e}, measured on "
+                   f"{a.params.get('max_rel_diff_measured_on', 'one row')}.")
+    if a.method == "saliency" and a.params.get("output_granularity", "token") != "token":
+        st.caption("Saliency of a sentence or word is the gradient norm of its summed log-probability, "
+                   "not the sum of its tokens' saliencies.")
     if not np.isfinite(a.scores).all() or not np.abs(a.scores).max(initial=0.0) > 0:
         st.info("No signal: every attribution is zero for this input.")
-    st.plotly_chart(attribution_heatmap(a), key=f"heat_{a.method}_{a.granularity}")
+    st.plotly_chart(attribution_heatmap(a), key=f"heat_{a.method}_{a.granularity}_{key}")
     left, right = st.columns(2)
     with left:
-        st.markdown("**Most influential prompt units (whole answer)**")
+        st.markdown("**Most influential prompt units (" + ("this sentence" if span else "whole answer") + ")**")
         st.dataframe(pd.DataFrame([{"unit": u.text, "score": s} for u, s in a.top_inputs(12)]), hide_index=True)
     with right:
         st.markdown("**Per answer unit**")
         st.dataframe(pd.DataFrame({"unit": [u.text for u in a.output_units],
                                    **{k: a.step_scores[k] for k in ("probability", "entropy", "rank") if k in a.step_scores}}),
                      hide_index=True)
-    st.plotly_chart(steps_figure(a), key=f"steps_{a.method}_{a.granularity}")
+    st.plotly_chart(steps_figure(a), key=f"steps_{a.method}_{a.granularity}_{key}")

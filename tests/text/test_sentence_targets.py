@@ -114,3 +114,18 @@ def test_bf16_is_opt_in_and_stores_its_measured_difference_to_fp32(lm, two_sente
     assert 0 < bf16.params["max_rel_diff_vs_fp32"] < 0.5  # reduced precision, still the same picture
     with pytest.raises(InputError, match="precision is one of"):
         explain(lm, two_sentences, "input_x_gradient", "sentence", precision="fp8")
+
+
+def test_cli_explains_answer_sentences_and_prints_the_bf16_difference(tmp_path, lm, capsys):
+    from explainers.cli import main
+    from explainers.types import from_json
+
+    out = tmp_path / "a.json"
+    code = main(["attribute", "--prompt", "Paris is in France. Berlin is in Germany.", "--raw", "--answer",
+                 " Paris is in France. Berlin is in Germany.", "--method", "input_x_gradient", "--granularity",
+                 "word", "--output-granularity", "sentence", "--precision", "bf16", "--json", str(out)])
+    assert code == 0
+    result = from_json(out.read_text())
+    assert [u.text.strip() for u in result.output_units] == ["Paris is in France.", "Berlin is in Germany."]
+    printed = capsys.readouterr().out
+    assert f"max relative difference to fp32 {result.params['max_rel_diff_vs_fp32']:.2e}" in printed
