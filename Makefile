@@ -51,6 +51,7 @@ bench: prepare
 	$(PY) bench/bench_grounding.py
 	$(PY) bench/bench_perturbation.py
 	$(PY) bench/bench_dashboard.py
+	$(PY) bench/bench_batch.py
 
 clean:
 	rm -rf $(VENV)
