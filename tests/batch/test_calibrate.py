@@ -86,9 +86,10 @@ def test_calibration_improves_the_fit_and_never_touches_the_shipped_fusion(revie
     fusion = load_named_fusion("team-fusion")
     assert fusion.meta["run"] == "team" and fusion.meta["cv_after"]["auroc"] > fusion.meta["cv_before"]["auroc"]
 
-    data = tmp_path / "d.jsonl"
+    data = tmp_path / "some.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in _rows()[:8]))
     summary = run_batch(str(data), "team-2", ColumnMap(), BatchOptions(verifier="none", fusion="team-fusion"), runs)
-    assert summary.audited == 96
+    assert summary.audited == 8
     rerun = {it.row_id: it for it in runs.items(runs.get_run("team-2"))}
     g = runs.store.load_report(rerun["Paris-1"].audit_id).grounding
     assert g.params["fusion"] == "team-fusion"
