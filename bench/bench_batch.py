@@ -109,7 +109,7 @@ def verifier_bound(sample_rows: int = 200) -> dict:
     from explainers.retrieval.grounding.evidence import hypothesis
     from explainers.retrieval.ingest import chunks_from_texts
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(1)  # as audit-batch runs it (see --threads)
     rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()][:sample_rows]
     embedder, verifier = load_embedder(), load_verifier()
     if verifier is None:
@@ -158,6 +158,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=2000)
     ap.add_argument("--skip-verifier", action="store_true", help="lexical detector only")
     ap.add_argument("--skip-ray", action="store_true")
+    ap.add_argument("--skip-lexical", action="store_true", help="default detector only")
     args = ap.parse_args()
     if not DATA.exists():
         print(f"skipped: {DATA} not found")
@@ -168,14 +169,15 @@ def main() -> None:
         big, small = work / "rows.jsonl", work / "rows500.jsonl"
         build_rows(args.rows, big)
         build_rows(500, small)
-        configs = [("local, lexical, 500 rows", small, ["--verifier", "none"]),
+        configs = [] if args.skip_lexical else [("local, lexical, 500 rows", small, ["--verifier", "none"]),
                    ("local, lexical", big, ["--verifier", "none"]),
                    ("local 2 processes, lexical", big, ["--verifier", "none", "--workers", "2"])]
-        if not args.skip_ray:
+        if not args.skip_ray and not args.skip_lexical:
             configs += [("ray 1 worker, lexical", big, ["--verifier", "none", "--backend", "ray", "--workers", "1"]),
                         ("ray 2 workers, lexical", big, ["--verifier", "none", "--backend", "ray", "--workers", "2"])]
         if not args.skip_verifier:
-            configs += [("local, default detector", big, ["--verifier", "default"])]
+            configs += [("local, default detector", big, ["--verifier", "default"]),
+                        ("local 2 processes, default detector", big, ["--verifier", "default", "--workers", "2"])]
             if not args.skip_ray:
                 configs += [("ray 2 workers, default detector", big,
                              ["--verifier", "default", "--backend", "ray", "--workers", "2"])]
