@@ -80,6 +80,9 @@ def write_output(path: str | Path, data: str | bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 is for the temporary file, not for the user's output
         os.replace(tmp, p)
     finally:
         if os.path.exists(tmp):
@@ -283,14 +286,59 @@ def cmd_ground(args: argparse.Namespace) -> int:
 
     _nonempty(args.answer, "answer")
     chunks = _sources_from(args)
+    deadline = time.monotonic() + args.time_limit if args.time_limit else None
+    verifier = _verifier(args)  # a bad --verifier is reported before the other models load
     result = ground(args.answer, chunks, args.question or "", embedder=load_embedder(args.embedder),
                     lm=load_lm(args.model) if args.with_lm else None, nli=NLIScorer(args.nli) if args.nli else None,
-                    extra_lm_signals=args.with_lm)
+                    verifier=verifier, extra_lm_signals=args.with_lm, progress=_Bar(True), deadline=deadline)
     if args.json:
         write_output(args.json, to_json(result, indent=1))
     for s in result.sentences:
         print(f"{s.label:12s} {s.support_probability:5.2f}  {s.sentence!r}  {'; '.join(s.reasons)}")
     print(f"answer support probability: {result.answer_support_probability:.2f}")
+    return 0
+
+
+def _verifier(args: argparse.Namespace):
+    """--verifier none: the lexical detector alone; a path: another adapter file; default: ours."""
+    from .models import load_verifier
+
+    choice = getattr(args, "verifier", "default") or "default"
+    return load_verifier(None if choice == "default" else choice)
+
+
+def cmd_train_verifier(args: argparse.Namespace) -> int:
+    import json as _json
+
+    from .models import load_embedder
+    from .retrieval.grounding.verifier import ClaimVerifier
+    from .training.fit_detector import fit_detector
+    from .training.train_verifier import default_passage_files, train
+
+    files = args.passages or default_passage_files()
+    if not files:
+        raise ExplainerError("no --passages given and ../shared/data/factbook_passages.jsonl not found")
+    for f in files:
+        if not Path(f).is_file():
+            raise ExplainerError(f"passage file not found: {f}")
+    out = Path(args.out)
+    fusion_target = out.with_name("grounding_fusion_verifier.json")
+    if not args.no_fusion:
+        check_output(str(fusion_target), args.force, "the fusion file")
+    bar = _Bar(True)
+    if args.fusion_only:
+        if not out.is_file():
+            raise ExplainerError(f"--fusion-only: no verifier at {out}; train one first")
+    else:
+        card = train(out, files, device=args.device, time_budget_s=args.time_budget, progress=bar,
+                     n_pairs=args.n_pairs, epochs=args.epochs, seed=args.seed)
+        print(f"trained in {card['train_seconds']:.0f} s on {card['pairs']['train']} pairs; validation accuracy "
+              f"{card['validation']['accuracy']:.3f} on passages it never saw")
+    if not args.no_fusion:
+        fusion = fit_detector(files, args.dev, load_embedder(args.embedder), ClaimVerifier(out), seed=args.seed,
+                              progress=bar)
+        write_output(str(fusion_target), fusion.to_json())
+        print("fusion refitted:", _json.dumps(fusion.meta["cv"]))
     return 0
 
 
@@ -568,11 +616,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-lm", action="store_true",
                    help="add the LM signals: context reliance (fused), attribution mass and sampling consistency (shown)")
     p.add_argument("--nli", help="a Hugging Face NLI model id or folder, as one more signal")
+    p.add_argument("--verifier", default="default",
+                   help="claim verifier: default (ours, shipped), none (lexical signals only), or an adapter file")
+    p.add_argument("--time-limit", type=positive_seconds, default=None, help="stop after this many seconds")
     p.add_argument("--model", default=None)
     p.add_argument("--embedder", default=None)
     p.add_argument("--json", help="Grounding JSON output file")
     p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=cmd_ground)
+
+    p = sub.add_parser("train-verifier", help="train the claim verifier (seeded; about 30-50 min on 2 CPU cores) "
+                                              "and refit the detector's fusion")
+    p.add_argument("--passages", nargs="+", help="JSONL (field 'text') or text files to make training pairs from "
+                                                 "(default: ../shared/data/factbook_passages.jsonl)")
+    p.add_argument("--dev", default="../shared/data/halueval_qa_dev.jsonl",
+                   help="labelled JSONL that joins the fusion's fit (skipped when missing)")
+    p.add_argument("--out", default="verifier_minilm.safetensors", help="adapter file to write (+ its .json card)")
+    p.add_argument("--n-pairs", type=int_in(100, MAX_COUNT), default=None)
+    p.add_argument("--epochs", type=int_in(1, 20), default=None)
+    p.add_argument("--seed", type=int_in(0, 2**31 - 1), default=0)
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--time-budget", type=positive_seconds, default=3300.0,
+                   help="stop training after this many seconds (default 3300)")
+    p.add_argument("--no-fusion", action="store_true", help="train the verifier only")
+    p.add_argument("--fusion-only", action="store_true",
+                   help="keep the verifier at --out and refit the detector's fusion only (needs --force)")
+    p.add_argument("--embedder", default=None)
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
+    p.set_defaults(func=cmd_train_verifier)
 
     p = sub.add_parser("eval-grounding", help="AUROC / balanced accuracy / F1 of each signal and the fusion")
     p.add_argument("data", help="JSONL with knowledge, question, answer, label (supported|hallucinated)")

@@ -371,3 +371,21 @@ def load_classifier(name: str | None = None) -> ImageClassifier:
     if name in (DEFAULT_CLASSIFIER, "default"):
         return _shared("classifier", DEFAULT_CLASSIFIER, _load_efficientnet_lite0)
     return _shared("classifier", name, lambda: _load_torchvision(name))
+
+
+# ------------------------------------------------------------------------------------------ verifier
+
+
+def load_verifier(path: str | None = None) -> Any:
+    """Our claim verifier (MiniLM base from its package + the adapter shipped in explainers/data), once per
+    process; ``AUDITLENS_VERIFIER`` points at another adapter file, ``none`` turns it off (returns None)."""
+    path = path or os.environ.get("AUDITLENS_VERIFIER") or ""
+    if path.lower() == "none":
+        return None
+
+    def factory():
+        from .retrieval.grounding.verifier import ClaimVerifier
+
+        return ClaimVerifier(path or None)
+
+    return _shared("verifier", path or "default", factory)

@@ -48,3 +48,10 @@ def rag_input(lm):
     prompt = build_prompt(lm, "What is the capital of France?",
                           ["Paris is the capital of France.", "Berlin is a city in Germany."])
     return prepare(lm, prompt, "The capital of France is Paris.")
+
+
+@pytest.fixture(scope="session")
+def verifier():
+    from explainers.models import load_verifier
+
+    return load_verifier()

@@ -14,7 +14,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import InputError
-from .grounding import LEXICAL_FEATURES, LM_FEATURES, Fusion, context_reliance, prepare_sources, sentence_signals
+from .grounding import DETECTOR_FEATURES, LEXICAL_FEATURES, LM_FEATURES, Fusion, context_reliance, prepare_sources
+from .grounding.claim_signals import apply_verifier, claim_signals
+from .grounding.claims import strip_frame
 from .ingest import chunks_from_texts
 
 
@@ -74,15 +76,26 @@ def _group(row: dict, n: int) -> str:
     return rid.split("-h")[0] if "-h" in rid else rid
 
 
-def compute_features(rows: Sequence[dict], embedder, lm=None,
+def compute_features(rows: Sequence[dict], embedder, lm=None, verifier=None,
                      progress: Callable[[float, str], None] | None = None) -> list[dict[str, float]]:
-    out = []
+    """The detector's signals for each row's whole answer as one claim (the verifier's pairs batched over
+    64 rows at a time)."""
+    out: list[dict[str, float]] = []
+    batch, questions = [], []
     for k, row in enumerate(rows):
         src = prepare_sources(chunks_from_texts([row["knowledge"]]), embedder)
-        signals, _, _, _ = sentence_signals(row["answer"], row.get("question", ""), src, embedder)
+        answer = row["answer"][strip_frame(row["answer"], 0, len(row["answer"])):]  # as ground() reads it
+        ev = claim_signals([answer], row.get("question", ""), src, embedder=embedder)[0]
         if lm is not None:
-            signals["context_reliance"] = context_reliance(lm, row.get("question", ""), [row["knowledge"]], row["answer"])
-        out.append(signals)
+            ev.signals["context_reliance"] = context_reliance(lm, row.get("question", ""), [row["knowledge"]],
+                                                              row["answer"])
+        batch.append(ev)
+        questions.append(row.get("question", ""))
+        if len(batch) >= 64 or k == len(rows) - 1:
+            if verifier is not None:
+                apply_verifier(batch, questions, verifier)
+            out.extend(ev.signals for ev in batch)
+            batch, questions = [], []
         if progress:
             progress((k + 1) / len(rows), f"features {k + 1}/{len(rows)}")
     return out
@@ -136,5 +149,6 @@ def fit_fusion(rows, feats, features: Sequence[str], name: str, folds: int = 5) 
     return Fusion.fit(feats, y, features, meta={"name": name, "rows": len(rows), "cv": cv})
 
 
-def default_features(with_lm: bool) -> tuple[str, ...]:
-    return LEXICAL_FEATURES + (LM_FEATURES if with_lm else ())
+def default_features(with_lm: bool, with_verifier: bool = False) -> tuple[str, ...]:
+    base = DETECTOR_FEATURES if with_verifier else LEXICAL_FEATURES
+    return base + (LM_FEATURES if with_lm else ())

