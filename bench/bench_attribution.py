@@ -1,7 +1,12 @@
 """Integrated gradients: ours and captum's LLMGradientAttribution(LayerIntegratedGradients), same inputs.
 
-Prints both times, the ratio, peak memory and the max relative difference; then the time of saliency and
-input x gradient for a 512-token context and a 64-token answer. Usage:
+Prints both times, the ratio, peak memory and the max relative difference; then, for a 512-token context and
+a 64-token answer of several sentences, token-level (one target per answer token) against sentence-level
+(one target per answer sentence) times of gradient x input, IG and saliency, their ratio and the max relative
+difference between the sentence rows and the summed token rows (saliency: no such identity, times only).
+Token-level IG there would take 64 x 18-step backwards (~20 min on 2 cores): it is timed on the answer's first
+4 token rows and scaled to 64 rows, and printed as an estimate. A last row times sentence-level gradient x input
+in bf16 with its measured max relative difference to fp32. Usage:
     python bench/bench_attribution.py [--n-steps 16] [--device cpu|cuda] [--skip-long]
 """
 
@@ -22,6 +27,10 @@ from explainers.models import load_lm  # noqa: E402
 from explainers.text.explain import explain  # noqa: E402
 from explainers.text.lm import build_prompt, prepare  # noqa: E402
 
+IG_TOKEN_ROWS = 4  # token-level IG rows timed in the long case (all 64 would take ~20 min on 2 cores)
+ANSWER = ("The Eiffel Tower was designed and built by the company of the engineer Gustave Eiffel. It stands on the "
+          "Champ de Mars in Paris, France. Construction ran from 1887 to 1889, in time for the World's Fair. The "
+          "tower is made of wrought iron and is named after Eiffel. Visitors can still climb it today, and many do.")
 CONTEXT = ("The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, France. It is named "
            "after the engineer Gustave Eiffel, whose company designed and built the tower from 1887 to 1889.")
 
@@ -30,6 +39,11 @@ def peak_mb(device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated() / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def vjp_kw(args) -> dict:
+    """--vjp-batch when given (the registry refuses None; without it the device default applies)."""
+    return {"vjp_batch": args.vjp_batch} if args.vjp_batch else {}
 
 
 def random_init_lm(path: str):
@@ -78,7 +92,7 @@ def main() -> None:
     with torch.enable_grad():
         LLMGradientAttribution(lig, lm.tokenizer).attribute(
             TextTokenInput(prompt.text, lm.tokenizer), target=torch.tensor(ids[:2], device=dev), n_steps=2)
-    explain(lm, warm, "integrated_gradients", "token", baseline=0, n_steps=2, vjp_batch=args.vjp_batch)
+    explain(lm, warm, "integrated_gradients", "token", baseline=0, n_steps=2, **vjp_kw(args))
 
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -98,7 +112,7 @@ def main() -> None:
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     ours = explain(lm, inp, "integrated_gradients", "token", baseline=0, n_steps=args.n_steps,
-                   vjp_batch=args.vjp_batch, matmul_precision="high" if args.tf32 else "highest")
+                   **vjp_kw(args), matmul_precision="high" if args.tf32 else "highest")
     if dev.type == "cuda":
         torch.cuda.synchronize()
     t_ours = time.perf_counter() - t0
@@ -111,17 +125,66 @@ def main() -> None:
 
     if args.skip_long:
         return
+    long_rows(lm, args)
+
+
+def _timed(fn, *args, **kwargs):
+    t0 = time.perf_counter()
+    value = fn(*args, **kwargs)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0, value
+
+
+def long_rows(lm, args) -> None:
+    from explainers.text.aggregate import membership
+    from explainers.text.explain import answer_units
+    from explainers.text.lm import raw_prompt
+
     long_ctx = " ".join([CONTEXT] * 40)
     prompt = build_prompt(lm, "Who designed the Eiffel Tower?", [long_ctx], instruction="")
     ids = lm.tokenizer(prompt.text, add_special_tokens=False)["input_ids"]
     cut = lm.tokenizer.decode(ids[:512])
-    from explainers.text.lm import raw_prompt
+    answer_ids = lm.tokenizer(" " + ANSWER, add_special_tokens=False)["input_ids"][:64]
+    inp = prepare(lm, raw_prompt(cut), answer_ids=answer_ids)
+    sentences, groups = answer_units(inp, "sentence")
+    m_out = membership(groups, inp.n_answer)
+    print(f"\nprompt_tokens={inp.n_prompt} answer_tokens={inp.n_answer} answer_sentences={len(sentences)}")
+    print(f"{'method':22s} {'token_s':>9s} {'sentence_s':>10s} {'ratio':>7s} {'max_rel_diff':>12s}")
+    last = None
+    for method, params in (("saliency", {}), ("input_x_gradient", {}),
+                           ("integrated_gradients", {"n_steps": args.n_steps, "baseline": 0})):
+        params = {**params, "vjp_batch": args.vjp_batch} if args.vjp_batch else params
+        t_sent, sent = _timed(explain, lm, inp, method, "token", output_granularity="sentence", **params)
+        if method == "integrated_gradients":  # the first token rows, scaled to the whole answer
+            first = (inp.answer_offsets[0][0], inp.answer_offsets[IG_TOKEN_ROWS - 1][1])
+            t_part, part = _timed(explain, lm, inp, method, "token", output_granularity="token",
+                                  answer_span=first, **params)
+            t_tok = t_part * inp.n_answer / IG_TOKEN_ROWS
+            # exactness where both exist: one target for those tokens together against their rows summed
+            from explainers.registry import get_explainer
 
-    inp = prepare(lm, raw_prompt(cut), answer_ids=(list(probe.answer_ids) * 8)[:64])
-    for method in ("saliency", "input_x_gradient"):
-        t0 = time.perf_counter()
-        explain(lm, inp, method, "token", vjp_batch=args.vjp_batch)
-        print(f"{method}: prompt_tokens={inp.n_prompt} answer_tokens={inp.n_answer} time_s={time.perf_counter() - t0:.2f}")
+            together = get_explainer("text", method).token_matrix(
+                lm, inp, row_groups=[list(range(IG_TOKEN_ROWS))], baseline=0, n_steps=args.n_steps).matrix[0]
+            ref = part.scores.sum(0)
+            rel = np.abs(together - ref).max() / np.abs(ref).max()
+            label = f"{t_tok:8.1f}*"
+        else:
+            t_tok, tok = _timed(explain, lm, inp, method, "token", output_granularity="token", **params)
+            summed = m_out @ tok.scores
+            rel = np.abs(sent.scores - summed).max() / np.abs(summed).max()
+            label = f"{t_tok:9.2f}"
+        diff = "n/a (norm)" if method == "saliency" else f"{rel:.2e}"
+        print(f"{method:22s} {label:>9s} {t_sent:10.2f} {t_tok / t_sent:6.1f}x {diff:>12s}")
+        if method == "input_x_gradient":
+            last = (t_tok / t_sent, rel)
+    print(f"* estimated: the first {IG_TOKEN_ROWS} token rows timed, scaled to {inp.n_answer} rows; its max_rel_diff "
+          f"is one target for those {IG_TOKEN_ROWS} tokens against their rows summed")
+    t_bf16, bf16 = _timed(explain, lm, inp, "input_x_gradient", "token", output_granularity="sentence",
+                          precision="bf16")
+    print(f"input_x_gradient sentence-level bf16: time_s={t_bf16:.2f} (incl. its fp32 check row) "
+          f"max_rel_diff_vs_fp32={bf16.params['max_rel_diff_vs_fp32']:.2e}")
+    print(f"sentence_vs_token method=input_x_gradient speedup={last[0]:.1f} max_rel_diff={last[1]:.2e}")
 
 
 if __name__ == "__main__":

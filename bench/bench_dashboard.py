@@ -1,12 +1,15 @@
-"""Dashboard speed through Streamlit's AppTest: cold start to the first rendered Audit page (models loaded and
-the demo audit computed: grounding, word-level gradient×input, context reliance) and a cached re-render
-(goal: <= 0.5 s), plus the Review queue and Reports pages on a store of 50 audits.
+"""Dashboard speed through Streamlit's AppTest: the first complete render of the demo audit (grounding,
+sentence-level gradient×input, context reliance) cold from process start (a fresh interpreter: imports, model
+loads, the audit) and with warm models (loaded the way `auditlens serve` does, results not cached), ending in
+`demo_audit warm_s=<s> cold_s=<s>`; then a cached re-render (goal: <= 0.5 s), a prompt-granularity switch, one
+answer sentence's token detail, and the Review queue and Reports pages on a store of 50 audits.
 """
 
 from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,17 +27,51 @@ def timed(fn) -> tuple[float, object]:
     return time.perf_counter() - t0, value
 
 
-def main() -> None:
-    tmp = tempfile.mkdtemp(prefix="auditlens-bench-")
-    os.environ["AUDITLENS_DATABASE_URL"] = f"sqlite:///{tmp}/audits.db"
+def complete_render(timeout_s: float = 600):
+    """The Audit page's first run on the demo; fails unless every part rendered without an error."""
     from streamlit.testing.v1 import AppTest
 
-    pages = ROOT / "dashboard" / "app_pages"
-    cold, at = timed(lambda: AppTest.from_file(str(pages / "audit.py"), default_timeout=600).run())
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app_pages" / "audit.py"), default_timeout=timeout_s).run()
     assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    assert not errors, f"the demo audit is incomplete: {errors}"
+    return at
+
+
+def cold_child() -> None:
+    complete_render()
+    print(f"cold_s={time.time() - float(os.environ['AUDITLENS_BENCH_T0']):.2f}")
+
+
+def main() -> None:
+    if "--cold-child" in sys.argv:
+        return cold_child()
+    tmp = tempfile.mkdtemp(prefix="auditlens-bench-")
+    os.environ["AUDITLENS_DATABASE_URL"] = f"sqlite:///{tmp}/audits.db"
+    t0 = time.time()
+    child = subprocess.run([sys.executable, __file__, "--cold-child"], capture_output=True, text=True,
+                           env={**os.environ, "AUDITLENS_BENCH_T0": repr(t0)})
+    if child.returncode != 0:
+        raise SystemExit(f"cold run failed: {child.stderr[-3000:]}")
+    cold = float(child.stdout.strip().splitlines()[-1].split("=")[1])
+
+    from streamlit.testing.v1 import AppTest  # imported before the clock starts, as a running server has it
+
+    from dashboard import warmup
+
+    t_models = time.perf_counter()
+    state = warmup.start()  # what `auditlens serve` does at start
+    state.finished.wait()
+    t_models = time.perf_counter() - t_models
+    assert not state.error, state.error
+    warm, at = timed(complete_render)
     reruns = [timed(at.run)[0] for _ in range(10)]
-    switch_new, _ = timed(lambda: at.selectbox(key="attr_granularity").set_value("sentence").run())
-    switch_back, _ = timed(lambda: at.selectbox(key="attr_granularity").set_value("word").run())
+    switch_new, _ = timed(lambda: at.selectbox(key="attr_granularity").set_value("word").run())
+    switch_back, _ = timed(lambda: at.selectbox(key="attr_granularity").set_value("sentence").run())
+    detail, _ = timed(lambda: at.selectbox(key="attr_detail_sentence").set_value(0).run())
+    detail_words, _ = timed(lambda: at.radio(key="attr_detail_unit").set_value("word").run())
+    assert not at.exception, at.exception
+    pages = ROOT / "dashboard" / "app_pages"
 
     # a store of 50 audits for the list pages
     from explainers.store import Store
@@ -56,15 +93,21 @@ def main() -> None:
         again = [timed(p.run)[0] for _ in range(5)]
         timings[page] = (first, statistics.median(again))
     print(f"{'measure':<52}{'seconds':>9}")
-    print(f"{'Audit page, cold start to first render (demo)':<52}{cold:>9.2f}")
+    print(f"{'Audit page, cold start to complete demo render':<52}{cold:>9.2f}")
+    print(f"{'models loaded in the background (serve warm-up)':<52}{t_models:>9.2f}")
+    print(f"{'Audit page, complete demo render, warm models':<52}{warm:>9.2f}")
     print(f"{'Audit page, cached re-render (median of 10)':<52}{statistics.median(reruns):>9.3f}")
     print(f"{'Audit page, cached re-render (max of 10)':<52}{max(reruns):>9.3f}")
-    print(f"{'Audit page, switch to a new granularity':<52}{switch_new:>9.2f}")
+    print(f"{'Audit page, prompt units sentence -> word (regroup)':<52}{switch_new:>9.2f}")
     print(f"{'Audit page, switch back (cached)':<52}{switch_back:>9.3f}")
+    print(f"{'Audit page, token detail of answer sentence 1':<52}{detail:>9.2f}")
+    print(f"{'Audit page, word detail of it (summed tokens)':<52}{detail_words:>9.2f}")
     for page, (first, again) in timings.items():
         print(f"{page + ' page, 50 audits, first render':<52}{first:>9.2f}")
         print(f"{page + ' page, 50 audits, re-render (median of 5)':<52}{again:>9.3f}")
     print(f"goal: cached re-render <= 0.5 s: {'met' if statistics.median(reruns) <= 0.5 else 'NOT met'}")
+    print(f"goal: warm <= 5 s, cold <= 12 s: {'met' if warm <= 5 and cold <= 12 else 'NOT met'}")
+    print(f"demo_audit warm_s={warm:.2f} cold_s={cold:.2f}")
 
 
 if __name__ == "__main__":
