@@ -126,7 +126,9 @@ _CONTRADICTION_SIGNALS = ("negation_mismatch", "antonym_mismatch", "causal_rever
 def _contradicts(signals: dict[str, float]) -> bool:
     if signals.get("nli_contradiction", 0.0) > 0.5 and signals["nli_contradiction"] > signals.get("nli_entailment", 0):
         return True
-    if signals.get("verifier_contradiction", 0.0) > 0.5 and \
+    # the verifier's contradiction counts where the claim talks about what the sources say (most of its words
+    # are there); a claim of new facts is unsupported, not contradicted
+    if signals.get("verifier_contradiction", 0.0) > 0.5 and signals.get("content_support", 0.0) >= 0.6 and \
             signals["verifier_contradiction"] > signals.get("verifier_entailment", 0.0):
         return True
     return any(signals.get(f, 0.0) > 0 for f in _CONTRADICTION_SIGNALS) or signals.get("order_swap", 0.0) >= 0.5

@@ -124,7 +124,8 @@ def compare(claim: str, sentence: str, window: str, source_words: frozenset | se
     pairs = [(a, b) for i, a in enumerate(shared) for b in shared[i + 1:]]
     if pairs and bool(_PASSIVE_BY.search(claim)) == bool(_PASSIVE_BY.search(sentence)):
         reversed_pairs = [(a, b) for a, b in pairs if s_anchor.index(a) > s_anchor.index(b)]
-        share = len(reversed_pairs) / len(pairs)
+        # share of the shared anchors caught in a reversal (a shared date elsewhere does not dilute a swap)
+        share = len({x for pair in reversed_pairs for x in pair}) / len(shared)
         if share > 0 and len(shared) >= 2:
             signals["order_swap"] = share
             if share >= 0.5:
