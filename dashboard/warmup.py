@@ -100,18 +100,22 @@ def show_progress(poll_s: float = 0.2) -> None:
     """While the warm-up runs, a "loading models" bar on the page instead of a blank wait."""
     import streamlit as st
 
+    # One placeholder on every run, loading or not: if the bar were drawn only while loading, every element
+    # after it would shift one place on the next run and Streamlit would draw the tabs afresh (a second tab
+    # bar, back on the first tab, a just-shown "verdict saved" gone).
+    slot = st.empty()
     state = current()
     if state is None:
         return
     if state.finished.is_set():
         _show_errors(state)
         return
-    bar = st.progress(state.fraction, text="Loading models…")
+    bar = slot.progress(state.fraction, text="Loading models…")
     while not state.finished.wait(poll_s):
         waited = time.monotonic() - state.started_s
         bar.progress(state.fraction, text=f"Loading models: {state.current or '…'} "
                                           f"({len(state.done) + len(state.errors)}/{len(state.steps)}, {waited:.0f} s)")
-    bar.empty()
+    slot.empty()
     _show_errors(state)
 
 
