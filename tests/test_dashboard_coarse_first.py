@@ -52,7 +52,9 @@ def test_audit_shows_sentence_rows_first_and_token_detail_only_when_asked(lm, em
     detail = fresh_results().peek(attribution_key(*args, "sentence", detail=(1, "token")))
     assert [u.text for u in detail.output_units] == [inp.answer[a:b] for a, b in inp.answer_offsets
                                                      if a >= sentences[1].start and b <= sentences[1].end]
-    assert np.abs(detail.scores.sum(0) - coarse.scores[1]).max() <= 1e-5 * np.abs(coarse.scores[1]).max()
+    # two separate fp32 runs (threads may reduce in another order): 1e-4 of the row's scale; the exactness of
+    # one VJP per unit at 1e-5 is tested within one run in tests/text/test_sentence_targets.py
+    assert np.abs(detail.scores.sum(0) - coarse.scores[1]).max() <= 1e-4 * np.abs(coarse.scores[1]).max()
     assert attribution_key(*args, "sentence", detail=(0, "token")) not in fresh_results()
     # words of that sentence are sums of its token rows: no new gradients, and a rerun computes nothing
     misses = fresh_results().misses
