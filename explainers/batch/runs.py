@@ -260,13 +260,7 @@ class RunStore:
 
         The reviewers are the item's assigned slots when both gave a verdict, else the first two who did."""
         assigned = self.assignments(run)
-        q = (select(run_items.c.id, verdicts.c.reviewer, verdicts.c.verdict)
-             .join(verdicts, verdicts.c.audit_id == run_items.c.audit_id)
-             .where(run_items.c.run_id == run.id).order_by(verdicts.c.id))
-        per_item: dict[int, dict[str, str]] = {}
-        with self.engine.connect() as conn:
-            for r in conn.execute(q):
-                per_item.setdefault(r.id, {})[r.reviewer] = r.verdict  # dicts keep first-seen order; latest value
+        per_item = self._latest_verdicts(run)
         pairs = []
         for item, by in per_item.items():
             slots = assigned.get(item, [])
@@ -279,14 +273,19 @@ class RunStore:
 
     def reviewed(self, run: Run) -> list[tuple[Item, dict[str, str]]]:
         """Items with at least one verdict, with each reviewer's latest verdict."""
+        per_item = self._latest_verdicts(run)
+        return [(it, per_item[it.id]) for it in self.items(run) if it.id in per_item]
+
+    def _latest_verdicts(self, run: Run) -> dict[int, dict[str, str]]:
+        """Item id -> {reviewer: latest verdict}, reviewers in the order they first judged it."""
         q = (select(run_items.c.id, verdicts.c.reviewer, verdicts.c.verdict)
              .join(verdicts, verdicts.c.audit_id == run_items.c.audit_id)
              .where(run_items.c.run_id == run.id).order_by(verdicts.c.id))
         per_item: dict[int, dict[str, str]] = {}
         with self.engine.connect() as conn:
             for r in conn.execute(q):
-                per_item.setdefault(r.id, {})[r.reviewer] = r.verdict
-        return [(it, per_item[it.id]) for it in self.items(run) if it.id in per_item]
+                per_item.setdefault(r.id, {})[r.reviewer] = r.verdict  # dicts keep first-seen order; latest value
+        return per_item
 
     def reports(self, run: Run, audit_ids: Iterable[int]):
         """(audit id, report) for the given audits of the run, read one at a time."""
