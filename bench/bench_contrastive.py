@@ -25,17 +25,17 @@ from explainers.retrieval.grounding import ground  # noqa: E402
 DATA = ROOT / "tests" / "data" / "contrastive"
 
 
-def load():
+def load(data: Path = DATA):
     passages = {json.loads(x)["passage_id"]: json.loads(x)["text"]
-                for x in (DATA / "passages.jsonl").read_text().splitlines() if x.strip()}
-    claims = [json.loads(x) for x in (DATA / "claims.jsonl").read_text().splitlines() if x.strip()]
+                for x in (data / "passages.jsonl").read_text().splitlines() if x.strip()}
+    claims = [json.loads(x) for x in (data / "claims.jsonl").read_text().splitlines() if x.strip()]
     return passages, claims
 
 
-def run(verifier_choice: str = "default") -> dict:
+def run(verifier_choice: str = "default", data: Path = DATA) -> dict:
     from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
-    passages, claims = load()
+    passages, claims = load(data)
     embedder = load_embedder()
     verifier = None if verifier_choice == "none" else load_verifier(None if verifier_choice == "default" else verifier_choice)
     started = time.perf_counter()
@@ -71,8 +71,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--verifier", default="default")
     ap.add_argument("--json")
+    ap.add_argument("--data", default=str(DATA), help="a folder with passages.jsonl and claims.jsonl "
+                    "(tests/data/contrastive_fresh: a second hand-written set, written blind to the detector)")
     args = ap.parse_args()
-    r = run(args.verifier)
+    r = run(args.verifier, Path(args.data))
     print(f"contrastive set: {r['claims']} claims, verifier={r['verifier']}, {r['seconds']} s")
     print(f"{'label/kind':34s} {'correct':>8s} {'n':>4s}")
     for k, (acc, n) in r["per_kind"].items():

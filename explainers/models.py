@@ -220,6 +220,32 @@ class Embedder:
                                      normalize_embeddings=True, show_progress_bar=False)
         return np.asarray(vecs, dtype=np.float32)
 
+    def token_states(self, texts: list[str], batch_size: int = 32) -> list[tuple[Any, Any]]:
+        """Per text: (character offsets (n, 2), unit-length contextual vectors (n, d)) of its word pieces, from
+        the encoder's last layer; special tokens left out. Empty lists when the model is no transformer."""
+        import numpy as np
+        import torch
+
+        first = self.model[0] if hasattr(self.model, "__getitem__") else None
+        tok = getattr(self.model, "tokenizer", None)
+        encoder = getattr(first, "auto_model", None)
+        if tok is None or encoder is None or not getattr(tok, "is_fast", False):
+            return [(np.zeros((0, 2), int), np.zeros((0, self.dimension), np.float32)) for _ in texts]
+        out = []
+        with self.lock, torch.inference_mode():
+            for i in range(0, len(texts), batch_size):
+                part = list(texts[i:i + batch_size])
+                enc = tok(part, padding=True, truncation=True, max_length=256, return_offsets_mapping=True,
+                          return_tensors="pt")
+                offsets = enc.pop("offset_mapping").numpy()
+                states = encoder(**enc).last_hidden_state
+                states = torch.nn.functional.normalize(states, dim=-1).float().numpy()
+                mask = enc["attention_mask"].numpy().astype(bool)
+                for k in range(len(part)):
+                    keep = mask[k] & (offsets[k, :, 1] > offsets[k, :, 0])
+                    out.append((offsets[k][keep], states[k][keep]))
+        return out
+
 
 def _load_embedder(model_id: str) -> Embedder:
     from sentence_transformers import SentenceTransformer

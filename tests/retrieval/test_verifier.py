@@ -63,6 +63,9 @@ def test_alignment_signals_on_constructed_pairs():
                    "Siemens acquired Osram in 1978.", set())
     assert swap.signals["order_swap"] >= 0.5 and "swapped" in " ".join(swap.reasons)
     assert number_values("five hundred cycles, ninety per cent, 1,200 units") == {"500", "90", "1200"}
+    assert number_values("forty-one years, half a million, three quarters, 1.1 million") == {
+        "41", "500000", "0.75", "1.1", "1100000"}
+    assert number_values("one of the first") == set()  # a lone "one" is a pronoun more often than a count
     assert negation_count("It never failed to open, and it isn't closed.") == 3
 
 
@@ -71,9 +74,10 @@ def test_negation_and_swapped_prizes_are_flagged_the_true_sentence_is_not(embedd
                "the Nobel Prize in Physics.", [CURIE], embedder=embedder, verifier=verifier)
     labels = [s.label for s in g.sentences]
     assert g.sentences[0].label == "contradicted" and "Warsaw" in " ".join(g.sentences[0].reasons), labels
-    # of the swapped prizes, the claim that ends the sentence is caught; the first one ("In 1903 ... Chemistry")
-    # still passes: every word and its order match the source (a known gap, see the closing note)
-    assert g.sentences[-1].label != "supported", labels
+    # both halves of the swapped prizes are caught: each pairs a year with the other prize (every word and its
+    # order match the source, so no overlap signal could see it); the reason names the pairing
+    assert [s.label for s in g.sentences[1:]] == ["contradicted", "contradicted"], labels
+    assert "1903 with chemistry" in " ".join(g.sentences[1].reasons), g.sentences[1].reasons
     assert g.answer_support_probability < 0.5
     ok = ground("Curie was born in Warsaw in 1867.", [CURIE], embedder=embedder, verifier=verifier)
     assert ok.sentences[0].label == "supported"
@@ -123,3 +127,42 @@ def test_contrastive_set_ranks_better_than_word_overlap_and_catches_contradictio
         assert np.mean(flagged) >= 0.8, (kind, np.mean(flagged))
     negations = [g for c, g in zip(claims, results["detector"]) if c["kind"] == "negation"]
     assert np.mean([any(s.label == "contradicted" for s in g.sentences) for g in negations]) >= 0.6
+
+
+def test_role_checks_follow_the_words_around_each_name_not_word_order():
+    from explainers.retrieval.grounding.alignment import misattributions, negation_flips, role_swaps
+
+    source = ("Varga's co-author, Tamás Böröcz, synthesised the first batches, while Varga herself designed the "
+              "pore geometry. 'Humidity turned out to be the bodyguard,' Varga told reporters.")
+    # roles traded between two names: the verbs stay, the names move
+    assert role_swaps("Varga synthesised the first batches, while her co-author Tamás Böröcz designed the pore "
+                      "geometry.", source)
+    # a reordered paraphrase keeps each name's own neighbours: no swap
+    assert not role_swaps("The pore geometry was designed by Varga herself, and her co-author Tamás Böröcz "
+                          "synthesised the first batches.", source)
+    # a quote put in another person's mouth
+    assert misattributions("'Humidity turned out to be the bodyguard,' Tamás Böröcz told reporters.", source)
+    assert not misattributions("'Humidity turned out to be the bodyguard,' Varga told reporters.", source)
+    # numbers: "from 92 to 68" is the other way round; restating the same order is not
+    assert role_swaps("The orchestra grew from 92 to 68 players.", "The orchestra grew from 68 to 92 players.")
+    assert not role_swaps("From 68 players, the orchestra grew to 92.", "The orchestra grew from 68 to 92 players.")
+    # negation: a flip needs a negated word the other side states plainly
+    assert negation_flips("Curie was not born in Warsaw.", "Curie was born in Warsaw in 1867.") == ["born", "warsaw"]
+    assert negation_flips("By 2022 it had recovered.", "By 2022 it had not recovered.") == ["recovered"]
+    assert not negation_flips("By 2022 it had yet to recover.", "By 2022 it had not recovered.")
+
+
+def test_meaning_support_credits_reworded_claims_and_names_the_unmatched_word(embedder):
+    from explainers.retrieval.grounding import prepare_sources
+    from explainers.retrieval.grounding.claim_signals import claim_signals
+    from explainers.retrieval.ingest import chunks_from_texts
+
+    src = prepare_sources(chunks_from_texts([CURIE]), embedder)
+    para, wrong = claim_signals(["Curie relocated to Paris in 1891 to study at the Sorbonne.",
+                                 "Curie moved to Paris in 1891 to study medicine at the Sorbonne."], "", src,
+                                embedder=embedder)
+    # "relocated" is no source word, but the evidence says it in other words
+    assert para.signals["meaning_support"] > para.signals["content_support"]
+    # "medicine" has nothing like it in the evidence: it is the weakest word and is named
+    assert wrong.signals["weakest_word_match"] < para.signals["weakest_word_match"]
+    assert any("'medicine'" in r for r in wrong.reasons), wrong.reasons

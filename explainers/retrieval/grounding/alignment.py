@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .lexicon import ANTONYM, CAUSAL, MULTIPLIERS, NEGATION_PHRASES, NEGATION_WORDS, NUMBER_WORDS, QUANTIFIER_WORDS
+from .lexicon import ANTONYM, CAUSAL, NEGATION_PHRASES, NEGATION_WORDS, QUANTIFIER_WORDS
 from .fusion import ALIGNMENT_FEATURES
-from .lexical import _norm, tokens
+from .lexical import _MONTHS, _norm, number_values, tokens
 
 _CAUSAL_RE = re.compile(r"\b(" + "|".join(re.escape(c) for c in sorted(CAUSAL, key=len, reverse=True)) + r")\b",
                         re.IGNORECASE)
@@ -38,57 +38,158 @@ def negation_count(text: str) -> int:
     return n + sum(low.count(" " + p + " ") for p in NEGATION_PHRASES)
 
 
-def _fmt(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
+# "each" and "any" distribute or generalise without changing what is claimed ("each gram took up 3.2 mmol");
+# they are left out of the quantifier check.
+_WEAK_QUANTIFIERS = frozenset({"each", "any"})
+# Function words that carry a role next to a name or number ("from 68 to 92", "by Varga").
+_HEDGE = re.compile(r"\b(?:up to|about|around|roughly|nearly|almost|approximately|at least|at most|more than|"
+                    r"fewer than|less than|over|under|some|partly|mostly|mainly)\b", re.IGNORECASE)
+_ROLE_WORDS = frozenset("from to by than against over under between after before of for".split())
+_CLAUSE_END = re.compile(r"[,;:()]|\b(?:and|but|while|whereas|although|though|which|who)\b", re.IGNORECASE)
+NEGATION_SCOPE = 2  # content words after a negation cue that it negates, within its clause
+NEGATION_COVERAGE = 0.75  # share of the claim's content words the sentence must hold for a negation flip to count
 
 
-def number_values(text: str) -> set[str]:
-    """Numbers as normalised strings, number words included ("five hundred" -> "500", "1,200" -> "1200",
-    "3.2 million" -> "3200000" and "3.2")."""
-    out: set[str] = set()
+def _negated(text: str) -> tuple[set[str], set[str]]:
+    """(content words in the scope of a negation cue, the other content words)."""
+    low = text.replace("’", "'")
+    cues = [m.end() for m in re.finditer(r"\b(?:" + "|".join(sorted(NEGATION_WORDS | {re.escape(p) for p in
+            NEGATION_PHRASES}, key=len, reverse=True)) + r")\b|n't\b", low, re.IGNORECASE)]
+    toks = [t for t in tokens(text) if t.content and not t.is_number]
+    negated: set[str] = set()
+    for end in cues:
+        stop = _CLAUSE_END.search(text, end)
+        limit = stop.start() if stop else len(text)
+        scope = [t for t in toks if end <= t.start < limit][:NEGATION_SCOPE]
+        negated.update(t.norm for t in scope)
+    return negated, {t.norm for t in toks} - negated
+
+
+def negation_flips(claim: str, sentence: str) -> list[str]:
+    """Words one side negates that the other states plainly ("was not born in Warsaw" / "was born in Warsaw";
+    "it had recovered" / "it had not recovered"). A negation about words the other side does not use is no
+    flip: "did not feel able" vs "felt unable" share no negated word."""
+    n_c, p_c = _negated(claim)
+    n_s, p_s = _negated(sentence)
+    return sorted(((n_c & p_s) - n_s) | ((n_s & p_c) - n_c))
+
+
+def _names(text: str) -> set[str]:
     toks = tokens(text)
-    k = 0
+    return {t.norm for k, t in enumerate(toks) if t.content and t.is_name and not t.is_number and k > 0}
+
+
+def _anchor_spans(text: str, known: set[str] = frozenset()) -> list[tuple[str, int, int]]:
+    """Names and numbers (runs of them joined: "Ilona Varga", "March 2019") with their token positions; a
+    sentence's capitalised first word is a name when the next word is one too, or ``known`` has it."""
+    toks = tokens(text)
+    first_is_name = len(toks) > 1 and (toks[1].is_name or toks[0].norm in known)
+    out, k = [], 0
     while k < len(toks):
         t = toks[k]
-        if t.norm in NUMBER_WORDS and t.norm not in MULTIPLIERS:
-            total, current = 0.0, float(NUMBER_WORDS[t.norm])
+        is_anchor = t.content and (t.is_number or (t.is_name and (k > 0 or first_is_name)))
+        if not is_anchor:
             k += 1
-            while k < len(toks) and toks[k].norm in NUMBER_WORDS:
-                w = toks[k].norm
-                if w in MULTIPLIERS:
-                    current *= MULTIPLIERS[w]
-                    if MULTIPLIERS[w] >= 1000:
-                        total, current = total + current, 0.0
-                else:
-                    current += NUMBER_WORDS[w]
-                k += 1
-            out.add(_fmt(total + current))
             continue
-        if t.text[0].isdigit():
-            v = t.norm.rstrip("%").replace(",", "")
-            try:
-                f = float(v)
-            except ValueError:
-                out.add(v)
-            else:
-                out.add(_fmt(f))
-                if k + 1 < len(toks) and toks[k + 1].norm in MULTIPLIERS:
-                    out.add(_fmt(f * MULTIPLIERS[toks[k + 1].norm]))
-        k += 1
+        j = k
+        while j + 1 < len(toks) and toks[j + 1].content and (toks[j + 1].is_number or toks[j + 1].is_name):
+            j += 1
+        out.append((" ".join(x.norm for x in toks[k:j + 1]), k, j))
+        k = j + 1
     return out
 
 
-def _anchors(text: str) -> list[str]:
-    """Names and numbers in order of appearance (normalised), the words roles hang on."""
-    return [t.norm for t in tokens(text) if (t.is_name or t.is_number) and t.content]
+def _contexts(text: str, known: set[str], reach: int = 3) -> dict[str, set[tuple[str, str]]]:
+    """For each anchor, the content and role words within ``reach`` tokens on either side, tagged by side."""
+    toks = tokens(text)
+    spans = _anchor_spans(text, known)
+    inside = {i for _, a, b in spans for i in range(a, b + 1)}
+    out: dict[str, set[tuple[str, str]]] = {}
+    for name, a, b in spans:
+        ctx = out.setdefault(name, set())
+        for side, rng in (("L", range(max(0, a - reach), a)), ("R", range(b + 1, min(len(toks), b + 1 + reach)))):
+            for i in rng:
+                t = toks[i]
+                if i not in inside and (t.content or t.norm in _ROLE_WORDS):
+                    ctx.add((side, t.norm))
+    return out
+
+
+def role_swaps(claim: str, sentence: str) -> list[str]:
+    """Pairs of names or numbers whose surroundings changed places between claim and source.
+
+    Each anchor's neighbouring words (its verb, its preposition: "Varga synthesised", "from 68 to 92") move
+    with it when a sentence is reordered or paraphrased, but trade places when roles are swapped. A pair is
+    swapped when the claim's neighbours of A match the source's neighbours of B (and vice versa) by at least
+    two words more than they match their own."""
+    known = _names(claim) | _names(sentence)
+    c_ctx, s_ctx = _contexts(claim, known), _contexts(sentence, known)
+    shared = [a for a in c_ctx if a in s_ctx]
+    out = []
+    for i, a in enumerate(shared):
+        for b in shared[i + 1:]:
+            if a[0].isdigit() != b[0].isdigit():
+                continue  # a name and a number do not trade roles
+            same = len(c_ctx[a] & s_ctx[a]) + len(c_ctx[b] & s_ctx[b])
+            cross = len(c_ctx[a] & s_ctx[b]) + len(c_ctx[b] & s_ctx[a])
+            if cross >= same + 2:
+                out.append(f"{a} and {b}")
+    return out + pairing_swaps(claim, sentence, known)
+
+
+def misattributions(claim: str, source: str) -> list[str]:
+    """Names the claim puts where the source has another name: the claim's words around A are the source's
+    words around B ("'... the bodyguard,' Böröcz told reporters" where the source has Varga told them), by at
+    least two words more than the source's words around A itself."""
+    known = _names(claim) | _names(source)
+    c_ctx, s_ctx = _contexts(claim, known), _contexts(source, known)
+    out = []
+    for a, ctx in c_ctx.items():
+        if a not in s_ctx or _is_number_anchor(a):
+            continue
+        own = len(ctx & s_ctx[a])
+        rival = max(((len(ctx & s_ctx[b]), b) for b in s_ctx if b != a and not _is_number_anchor(b)
+                     and b not in c_ctx), default=(0, ""))
+        if rival[0] >= own + 2:
+            out.append(f"{a} where the source has {rival[1]}")
+    return out
+
+
+def _is_number_anchor(anchor: str) -> bool:
+    return any(ch.isdigit() for ch in anchor) or anchor.split()[0] in _MONTHS
+
+
+def _clause_pairs(text: str, known: set[str]) -> set[tuple[str, str]]:
+    """(number, name) anchors that stand in one clause: which date or amount goes with which thing."""
+    pairs = set()
+    bounds = [0] + [m.start() for m in _CLAUSE_END.finditer(text)] + [len(text)]
+    for a, b in zip(bounds, bounds[1:]):
+        anchors = {x for x, _, _ in _anchor_spans(text[a:b], known)}
+        nums = {x for x in anchors if _is_number_anchor(x)}
+        pairs.update((n, m) for n in nums for m in anchors - nums)
+    return pairs
+
+
+def pairing_swaps(claim: str, sentence: str, known: set[str] = frozenset()) -> list[str]:
+    """A number paired with a different name than in the source, where the source pairs each of the two with
+    another ("in 1911 the Nobel Prize in Physics" where the source has "Physics in 1903 ... Chemistry in 1911")."""
+    c_pairs, s_pairs = _clause_pairs(claim, known), _clause_pairs(sentence, known)
+    out = []
+    for n, m in sorted(c_pairs - s_pairs):
+        other_name = any(n2 == n and m2 != m for n2, m2 in s_pairs)
+        other_number = any(m2 == m and n2 != n for n2, m2 in s_pairs)
+        if other_name and other_number:
+            out.append(f"{n} with {m}")
+    return out
 
 
 def _content(text: str) -> set[str]:
     return {t.norm for t in tokens(text) if t.content}
 
 
-def compare(claim: str, sentence: str, window: str, source_words: frozenset | set) -> Alignment:
-    """Mismatch signals between a claim, its best-aligned source sentence and the window around it."""
+def compare(claim: str, sentence: str, window: str, source_words: frozenset | set, nearby: str = "") -> Alignment:
+    """Mismatch signals between a claim, its best-aligned source sentence and the window around it
+    (``nearby``: the text of every window the claim was checked against, where a fused fact's names may be)."""
     signals = dict.fromkeys(ALIGNMENT_FEATURES, 0.0)
     reasons = []
     quote = sentence if len(sentence) <= 200 else sentence[:197] + "..."
@@ -96,9 +197,12 @@ def compare(claim: str, sentence: str, window: str, source_words: frozenset | se
     w_words = {t.norm for t in tokens(window)}
     c_words = {t.norm for t in c_toks}
 
-    if (negation_count(claim) % 2) != (negation_count(sentence) % 2):
+    # a negation flip contradicts where the claim keeps the sentence's words; a reworded claim with a negation
+    # ("no longer supports" for "dropped support") is a paraphrase more often than not
+    flipped_neg = negation_flips(claim, sentence) if content_coverage(claim, sentence) >= NEGATION_COVERAGE else []
+    if flipped_neg:
         signals["negation_mismatch"] = 1.0
-        reasons.append(f"negation differs from the source, which says: '{quote}'")
+        reasons.append(f"negation differs from the source about {', '.join(flipped_neg)}; it says: '{quote}'")
 
     flipped = sorted({t.text for t in c_toks if t.norm not in w_words and ANTONYM.get(t.norm, set()) & w_words
                       and not ANTONYM.get(t.norm, set()) & c_words})
@@ -113,27 +217,28 @@ def compare(claim: str, sentence: str, window: str, source_words: frozenset | se
         reasons.append(f"numbers not in the cited evidence: {', '.join(missing_nums)} (it gives "
                        f"{', '.join(sorted(w_nums)[:5])})")
 
+    first_is_name = len(c_toks) > 1 and c_toks[1].is_name  # a capitalised first word alone is no name
+    near = w_words | {t.norm for t in tokens(nearby)} if nearby else w_words
     moved = sorted({t.text for t in c_toks if t.is_name and not t.is_number and t.content
-                    and t.norm not in w_words and t.norm in source_words})
+                    and (t is not c_toks[0] or first_is_name)
+                    and t.norm not in near and t.norm in source_words})
     if moved:
         signals["name_mismatch"] = float(len(moved))
         reasons.append(f"{', '.join(moved)} appear in the sources, but not where this claim's facts are")
 
-    c_anchor, s_anchor = _anchors(claim), _anchors(sentence)
-    shared = [a for a in dict.fromkeys(c_anchor) if c_anchor.count(a) == 1 and s_anchor.count(a) == 1]
-    pairs = [(a, b) for i, a in enumerate(shared) for b in shared[i + 1:]]
-    if pairs and bool(_PASSIVE_BY.search(claim)) == bool(_PASSIVE_BY.search(sentence)):
-        reversed_pairs = [(a, b) for a, b in pairs if s_anchor.index(a) > s_anchor.index(b)]
-        # share of the shared anchors caught in a reversal (a shared date elsewhere does not dilute a swap)
-        share = len({x for pair in reversed_pairs for x in pair}) / len(shared)
-        if share > 0 and len(shared) >= 2:
-            signals["order_swap"] = share
-            if share >= 0.5:
-                reasons.append(f"roles look swapped: the source pairs them the other way round: '{quote}'")
+    if bool(_PASSIVE_BY.search(claim)) == bool(_PASSIVE_BY.search(sentence)):
+        swapped = role_swaps(claim, sentence) + misattributions(claim, nearby or window)
+        if swapped:
+            signals["order_swap"] = 1.0
+            reasons.append(f"roles look swapped ({' / '.join(swapped)}): the source pairs them the other way "
+                           f"round: '{quote}'")
 
-    c_quant = {t.norm for t in c_toks if t.norm in QUANTIFIER_WORDS}
+    # a quantifier contradicts where the source quantifies differently (its own quantifier or a hedge such as
+    # "up to", "about"); an "every day" for "daily" in a source without one is a rewording
+    c_quant = {t.norm for t in c_toks if t.norm in QUANTIFIER_WORDS and t.norm not in _WEAK_QUANTIFIERS}
     s_quant = {t.norm for t in tokens(sentence) if t.norm in QUANTIFIER_WORDS}
-    extra_quant = sorted(c_quant - s_quant - w_words)
+    hedged = bool(s_quant) or bool(_HEDGE.search(sentence))
+    extra_quant = sorted(c_quant - s_quant - w_words) if hedged else []
     if extra_quant:
         signals["quantifier_mismatch"] = float(len(extra_quant))
         reasons.append(f"quantifier not in the source: {', '.join(extra_quant)}")

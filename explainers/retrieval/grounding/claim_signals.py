@@ -14,6 +14,9 @@ import numpy as np
 from .alignment import compare, content_coverage
 from .evidence import Window, hypothesis, windows
 from .lexical import SourceIndex, encode_cached, sentence_signals
+from .meaning import meaning_support
+
+WEAK_WORD = 0.5  # a claim word whose best contextual match in the evidence is below this is named in the reasons
 
 
 
@@ -41,13 +44,18 @@ def claim_signals(claims: Sequence[str], question: str, src: SourceIndex, *, emb
     for claim, vector in zip(claims, vectors):
         signals, unsupported, reasons, _best = sentence_signals(claim, question, src, embedder, vector)
         wins = windows(claim, src, vector)
+        if embedder is not None:
+            m = meaning_support(claim, [[_sentence_text(src, i) for i in w.sentence_ids] for w in wins], embedder)
+            signals["meaning_support"], signals["weakest_word_match"] = m.support, m.weakest_score
+            if m.weakest and m.weakest_score < WEAK_WORD:
+                reasons.append(f"'{m.weakest}' has no close match in the evidence (best {m.weakest_score:.2f})")
         aligned, cited = None, None
         if wins:
             # the window that holds most of the claim's content words; ties go to the better-ranked window
             aligned = max(wins, key=lambda w: content_coverage(claim, w.text))
             sid = max(aligned.sentence_ids, key=lambda i: content_coverage(claim, _sentence_text(src, i)))
             cited = src.sentences[sid]
-            al = compare(claim, _sentence_text(src, sid), aligned.text, src.words)
+            al = compare(claim, _sentence_text(src, sid), aligned.text, src.words, " ".join(w.text for w in wins))
             signals.update(al.signals)
             reasons.extend(al.reasons)
         out.append(ClaimEvidence(claim, signals, unsupported, reasons, cited, aligned, wins, src))

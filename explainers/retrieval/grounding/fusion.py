@@ -17,8 +17,9 @@ LM_FEATURES = ("context_reliance",)
 ALIGNMENT_FEATURES = ("negation_mismatch", "antonym_mismatch", "number_mismatch", "name_mismatch", "order_swap",
                       "quantifier_mismatch", "causal_reversal")
 VERIFIER_FEATURES = ("verifier_entailment", "verifier_contradiction")
-# The default detector: lexical + alignment + our trained claim verifier.
-DETECTOR_FEATURES = LEXICAL_FEATURES + ALIGNMENT_FEATURES + VERIFIER_FEATURES
+MEANING_FEATURES = ("meaning_support", "weakest_word_match")
+# The default detector: lexical + meaning + alignment + our trained claim verifier.
+DETECTOR_FEATURES = LEXICAL_FEATURES + MEANING_FEATURES + ALIGNMENT_FEATURES + VERIFIER_FEATURES
 NEGATIVE_SIGNALS = ("novel_numbers", "novel_names", "nli_contradiction", "verifier_contradiction") + ALIGNMENT_FEATURES
 COUNT_SIGNALS = ("novel_numbers", "novel_names", "antonym_mismatch", "number_mismatch", "name_mismatch",
                  "quantifier_mismatch")
@@ -31,6 +32,8 @@ DESCRIPTIONS = {
     "novel_numbers": "numbers or dates in no source",
     "novel_names": "names in no source",
     "embedding_similarity": "meaning similarity to the closest source sentence",
+    "meaning_support": "share of its words the evidence says, in the same or other words",
+    "weakest_word_match": "how closely the evidence matches its least-supported word",
     "context_reliance": "how much the model's wording depends on the sources",
     "verifier_entailment": "the claim verifier's belief that a source passage states it",
     "verifier_contradiction": "the claim verifier's belief that the source says otherwise",
@@ -38,7 +41,7 @@ DESCRIPTIONS = {
     "antonym_mismatch": "words whose opposite the source uses",
     "number_mismatch": "numbers missing from the cited evidence",
     "name_mismatch": "names from elsewhere in the sources",
-    "order_swap": "names or numbers in reversed roles",
+    "order_swap": "names or numbers in swapped roles, or a name where the source has another",
     "quantifier_mismatch": "quantifiers the source does not use",
     "causal_reversal": "cause and effect reversed",
 }

@@ -14,7 +14,7 @@ import numpy as np
 
 from ...text.aggregate import sentence_spans
 from ..ingest import Chunk
-from .lexicon import NUMBER_WORDS
+from .lexicon import MULTIPLIERS, NUMBER_WORDS
 
 _STOP = set("""a an the and or but if then else of to in on at by for with from as is are was were be been being am
 do does did done has have had having it its it's this that these those there here which who whom whose what when where
@@ -58,6 +58,68 @@ def tokens(text: str) -> list[_Tok]:
     return out
 
 
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(round(value, 6))
+
+
+_FRACTIONS = {"half": 0.5, "quarter": 0.25, "tenth": 0.1}
+
+
+def number_values(text: str) -> set[str]:
+    """Numbers as normalised strings, number words included ("five hundred" -> "500", "forty-one" -> "41",
+    "1,200" -> "1200", "3.2 million" -> "3200000" and "3.2", "half a million" -> "500000" and "0.5").
+    A lone "one" is left out: it is more often a pronoun than a count ("one of the first")."""
+    out: set[str] = set()
+    words: list[str] = []
+    prev_end = 0
+    for t in tokens(text):
+        if text[prev_end:t.start].strip():
+            words.append("|")  # punctuation ends a run of number words ("half a million, three quarters")
+        prev_end = t.end
+        parts = t.norm.split("-")
+        if len(parts) > 1 and all(p in NUMBER_WORDS for p in parts):
+            words.extend(parts)
+        else:
+            words.append(t.norm if not t.text[0].isdigit() else "#" + t.norm)
+    k = 0
+    while k < len(words):
+        w = words[k]
+        if w in NUMBER_WORDS and w not in MULTIPLIERS:
+            start, total, current = k, 0.0, float(NUMBER_WORDS[w])
+            k += 1
+            while k < len(words):
+                nxt = words[k]
+                if nxt in ("a", "an") and k + 1 < len(words) and words[k + 1] in MULTIPLIERS and current < 1:
+                    k += 1  # "half a million"
+                    continue
+                if nxt not in NUMBER_WORDS and nxt not in _FRACTIONS:
+                    break
+                if nxt in _FRACTIONS and current >= 1:
+                    current *= _FRACTIONS[nxt]  # "three quarters" -> 0.75, "seven tenths" -> 0.7
+                elif nxt in MULTIPLIERS:
+                    current *= MULTIPLIERS[nxt]
+                    if MULTIPLIERS[nxt] >= 1000:
+                        total, current = total + current, 0.0
+                else:
+                    current += NUMBER_WORDS[nxt]
+                k += 1
+            if not (w == "one" and k == start + 1):
+                out.add(_fmt(total + current))
+            continue
+        if w.startswith("#"):
+            v = w[1:].rstrip("%").replace(",", "")
+            try:
+                f = float(v)
+            except ValueError:
+                out.add(v)
+            else:
+                out.add(_fmt(f))
+                if k + 1 < len(words) and words[k + 1] in MULTIPLIERS:
+                    out.add(_fmt(f * MULTIPLIERS[words[k + 1]]))
+        k += 1
+    return out
+
+
 def _number_forms(tok: _Tok) -> set[str]:
     t = tok.norm.rstrip("%")
     return {t, t.replace(",", "")}
@@ -71,6 +133,7 @@ class SourceIndex:
     near: frozenset  # content-word pairs within 3 content words of each other in one source sentence
     adjacent: frozenset  # content-word pairs adjacent, in order, in a source sentence
     numbers: frozenset[str]
+    values: frozenset[str]  # every number's value, number words and "1.1 million" included
     sentences: tuple[tuple[int, int, int], ...]  # (chunk index, start, end) of each source sentence
     sentence_vecs: np.ndarray | None
 
@@ -98,8 +161,10 @@ def encode_cached(embedder, texts: Sequence[str]) -> np.ndarray:
 
 def prepare_sources(chunks: Sequence[Chunk], embedder=None) -> SourceIndex:
     words, numbers, sents, where, near, adjacent = set(), set(), [], {}, set(), set()
+    values: set[str] = set()
     for ci, ch in enumerate(chunks):
         toks = tokens(ch.text)
+        values.update(number_values(ch.text))
         words.update(t.norm for t in toks)
         for t in toks:
             if t.is_number:
@@ -121,7 +186,8 @@ def prepare_sources(chunks: Sequence[Chunk], embedder=None) -> SourceIndex:
     vecs = None
     if embedder is not None and sents:
         vecs = encode_cached(embedder, [chunks[ci].text[a:b] for ci, a, b in sents])
-    return SourceIndex(tuple(chunks), frozenset(words), where, frozenset(near), frozenset(adjacent), frozenset(numbers), tuple(sents), vecs)
+    return SourceIndex(tuple(chunks), frozenset(words), where, frozenset(near), frozenset(adjacent), frozenset(numbers),
+                       frozenset(values), tuple(sents), vecs)
 
 
 def lexical_signals(sentence: str, question: str, src: SourceIndex) -> tuple[dict[str, float], list[tuple[int, int]], list[str]]:
@@ -135,7 +201,12 @@ def lexical_signals(sentence: str, question: str, src: SourceIndex) -> tuple[dic
         if t.norm in NUMBER_WORDS:  # "ninety" is supported by a source's "90"
             value = NUMBER_WORDS[t.norm]
             return t.norm in src.words or (str(int(value)) if float(value).is_integer() else str(value)) in src.numbers
-        return t.norm in src.words or bool(t.is_number and _number_forms(t) & src.numbers)
+        if t.norm in src.words:
+            return True
+        if t.is_number:
+            return bool(_number_forms(t) & src.numbers) or bool(t.text[0].isdigit() and number_values(t.text) & src.values)
+        parts = t.norm.split("-")  # "forty-one" is supported by a source's "41"
+        return len(parts) > 1 and all(p in NUMBER_WORDS for p in parts) and bool(number_values(t.text) & src.values)
 
     supported = [t for t in content if in_sources(t) or t.norm in q_words]
     added = [t for t in content if t.norm not in q_words]
@@ -150,7 +221,9 @@ def lexical_signals(sentence: str, question: str, src: SourceIndex) -> tuple[dic
             return True
         return bool(src.where.get(a, set()) & src.where.get(b, set())) or (
             (a in q_words and b in src.words) or (b in q_words and a in src.words))
-    novel_numbers = [t for t in content if t.is_number and not (_number_forms(t) & src.numbers) and t.norm not in q_words]
+    def known_number(t: _Tok) -> bool:
+        return bool(_number_forms(t) & src.numbers) or bool(t.text[0].isdigit() and number_values(t.text) & src.values)
+    novel_numbers = [t for t in content if t.is_number and not known_number(t) and t.norm not in q_words]
     # A capitalised first word is a name only when the next word is capitalised too ("According to ...",
     # "Researchers found ..." are not names; "Napoleon Bonaparte founded ..." is).
     first_is_name = len(toks) > 1 and toks[1].is_name

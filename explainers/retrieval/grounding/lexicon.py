@@ -7,7 +7,7 @@ any data set.
 from __future__ import annotations
 
 NEGATION_WORDS = frozenset("""not no never none nobody nothing neither nor without cannot n't nowhere""".split())
-NEGATION_PHRASES = ("no longer", "failed to", "fails to", "fail to", "rather than", "instead of")
+NEGATION_PHRASES = ("no longer", "failed to", "fails to", "fail to", "rather than", "instead of", "yet to")
 
 ANTONYMS = [
     ("increase", "decrease"), ("increased", "decreased"), ("increasing", "decreasing"), ("rose", "fell"),
@@ -61,5 +61,5 @@ NUMBER_WORDS = {w: i for i, w in enumerate(
     "seventeen eighteen nineteen twenty".split())}
 NUMBER_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
                      "ninety": 90, "hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000,
-                     "half": 0.5, "quarter": 0.25})
+                     "half": 0.5, "quarter": 0.25, "twice": 2, "thrice": 3, "dozen": 12})
 MULTIPLIERS = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000}
