@@ -77,3 +77,11 @@ def _load_builtin() -> None:
         from .vision import cam  # noqa: F401
     except ImportError:  # pragma: no cover - vision extras missing
         pass
+
+
+def guide(family: str, name: str) -> str:
+    """One line for people choosing a method: what it measures, what it costs, when to trust it."""
+    get_explainer(family, name)
+    from .method_guide import guide as _guide
+
+    return _guide(family, name)

@@ -43,7 +43,12 @@ def test_about_page_lists_the_pages():
 def test_audit_page_opens_on_the_demo_and_saves_a_verdict(lm, embedder, db):
     at = AppTest.from_file(str(PAGES / "audit.py"), default_timeout=240).run()
     assert not at.exception, at.exception
-    assert "Leonardo da Vinci" in at.text[0].value  # the demo answer, as plain text
+    assert any("Leonardo da Vinci" in t.value for t in at.text)  # the demo answer, as plain text
+    # the answer with its flags comes before the tabs and the form: the flagged sentence, its words in bold
+    # (words no source has) and its reason are in the summary, not only in the table
+    summary = " ".join(m.value for m in at.markdown)
+    assert ":red-background[It was designed by **Leonardo** **da** **Vinci**" in summary.replace("\\", ""), summary
+    assert "unsupported" in summary and "names in no source" in summary
     grounding = at.dataframe[0].value
     labels = dict(zip(grounding["sentence"], grounding["label"]))
     assert labels["It was designed by Leonardo da Vinci."] == "unsupported"
@@ -54,13 +59,23 @@ def test_audit_page_opens_on_the_demo_and_saves_a_verdict(lm, embedder, db):
     # another granularity is computed and shown without error
     at.selectbox(key="attr_granularity").set_value("word").run()
     assert not at.exception, at.exception
+    # the method in use says what it measures, costs and when to trust it
+    assert any(c.value.startswith(f"{at.selectbox(key='attr_method').value}: measures") for c in at.caption)
+    # no verdict is preselected; saving without one is refused
+    assert at.radio(key="verdict_choice").value is None
+    at.text_input(key="verdict_reviewer").set_value("ana")
+    at.button(key="verdict_save").click().run()
+    assert any("Choose a verdict" in e.value for e in at.error), [e.value for e in at.error]
+    assert not db.list_audits()
     # a verdict without a name is refused, with a name it is stored
-    at.button[-1].click().run()
+    at.text_input(key="verdict_reviewer").set_value("")
+    at.radio(key="verdict_choice").set_value("reject")
+    at.button(key="verdict_save").click().run()
     assert "reviewer name is required" in at.error[0].value
     at.text_input(key="verdict_reviewer").set_value("ana")
     at.radio(key="verdict_choice").set_value("reject")
     at.text_area(key="verdict_note").set_value("not in <b>sources</b>")
-    at.button[-1].click().run()
+    at.button(key="verdict_save").click().run()
     assert "Verdict saved" in at.success[0].value
     stored = db.list_audits()
     assert stored[0].latest_verdict == "reject" and "Leonardo" in stored[0].answer
@@ -101,13 +116,20 @@ def test_review_queue_filters_opens_and_records_an_edit_as_a_new_version(embedde
     at.selectbox(key="queue_open").set_value(first).run()
     assert at.header[0].value.startswith(f"Audit {first}")
     fixed = "The Great Barrier Reef lies in the Coral Sea off Queensland, Australia."
+    assert at.radio[0].value is None  # no verdict preselected
     at.text_input[-1].set_value("cy")
     at.radio[0].set_value("edit")
     at.text_area[0].set_value(fixed)
+    # the queue shows verdict and reviewer before the long question, and support as a percentage
+    assert list(at.dataframe[0].value.columns[:4]) == ["id", "verdict", "reviewer", "support"]
+    assert '"format":"percent"' in at.dataframe[0].proto.columns.replace(" ", "")
     at.button[0].click().run()
     assert not at.exception, at.exception
     versions = db.versions(db.audit_meta(first)["audit_key"])
     assert [v.version for v in versions] == [1, 2] and versions[1].answer == fixed
+    # the banner and the page agree: the edited answer's audit is the one shown
+    assert f"audit {versions[1].id}" in at.success[0].value
+    assert at.header[0].value.startswith(f"Audit {versions[1].id} · version 2"), at.header[0].value
     assert [v["verdict"] for v in db.history(first)] == ["reject", "edit"]
     assert db.load_report(versions[1].id).grounding.sentences[0].label == "supported"
 
@@ -129,14 +151,14 @@ def test_untrusted_text_is_escaped_in_the_app(lm, embedder, db):
     at.text_input(key="q_custom").set_value("Who wrote " + PAYLOADS[0] + "?")
     at.text_area(key="s_custom").set_value("The note says " + evil + ". Paris is in France.")
     at.text_area(key="a_custom").set_value("It says " + evil + ". Zorblax wrote it.")
-    at.button[0].click().run()
+    at.button(key="audit_run").click().run()
     assert not at.exception, at.exception
-    assert evil in at.text[0].value  # shown as plain text, exactly
+    assert any(evil in t.value for t in at.text)  # shown as plain text, exactly
     for value in markdown_like(at):
         assert not re.search(r"(?<!\\)[<\[]", value.replace("\\\\", "")), value  # every < and [ is escaped
     at.text_input(key="verdict_reviewer").set_value(PAYLOADS[1])
     at.radio(key="verdict_choice").set_value("accept")
-    at.button[-1].click().run()
+    at.button(key="verdict_save").click().run()
     assert "Verdict saved" in at.success[0].value
     review = AppTest.from_file(str(PAGES / "review.py"), default_timeout=60).run()
     assert not review.exception
@@ -192,13 +214,18 @@ def test_audit_with_sources_retrieved_from_a_saved_index(lm, embedder, db, tmp_p
     at.text_input(key="q_custom").set_value("How tall is the Eiffel Tower?")
     at.number_input(key="index_k").set_value(2)
     at.text_area(key="a_custom").set_value("The Eiffel Tower is 330 metres tall.")
-    at.button[0].click().run()
+    at.button(key="audit_run").click().run()
     assert not at.exception, at.exception
     audit = at.session_state["audit"]
     assert len(audit["sources"]) == 2 and "330 metres" in " ".join(audit["sources"])
     assert all("eiffel_tower.md" in name for name in audit["names"][:1])
     assert dict(zip(at.dataframe[0].value["sentence"], at.dataframe[0].value["label"])) == {
         "The Eiffel Tower is 330 metres tall.": "supported"}
+    # the retrieved chunks are listed with rank, document, page and score, each expandable to its text
+    labels = [e.label for e in at.expander]
+    chunks = [lab for lab in labels if lab.startswith("\\#")]
+    assert len(chunks) == 2 and "eiffel\\_tower\\.md" in chunks[0] and "page" in chunks[0] and "score" in chunks[0], labels
+    assert any("Retrieved from the index demo\\-docs" in m.value for m in at.markdown)
 
 
 def test_an_unreadable_stored_audit_is_named_and_the_others_still_export(db):
@@ -253,7 +280,7 @@ def test_pasted_sources_over_the_limit_are_refused_with_the_count(db, monkeypatc
     area.set_value("The Eiffel Tower is 330 metres tall. " * 700)  # 25,900 characters, kept in the field
     at.text_input(key="q_custom").set_value("How tall is it?")
     at.text_area(key="a_custom").set_value("330 metres.")
-    at.button[0].click().run()
+    at.button(key="audit_run").click().run()
     assert not at.exception, at.exception
     assert any("25,900 characters" in e.value and "20,000" in e.value for e in at.error)
     assert "audit" not in at.session_state and loads == []
@@ -275,7 +302,7 @@ def test_a_large_jsonl_upload_is_refused_with_the_count_and_not_kept(db, monkeyp
     at.file_uploader(key="u_custom").set_value(("big.jsonl", "\n".join(lines).encode(), "application/jsonl"))
     at.text_input(key="q_custom").set_value("How tall is it?")
     at.text_area(key="a_custom").set_value("330 metres.")
-    at.button[0].click().run()
+    at.button(key="audit_run").click().run()
     assert not at.exception, at.exception
     assert any("2 line" in w.value and "nested too deep" in w.value for w in at.warning), [w.value for w in at.warning]
     assert any("The sources hold" in e.value and "the limit is 200,000" in e.value for e in at.error)
@@ -283,3 +310,34 @@ def test_a_large_jsonl_upload_is_refused_with_the_count_and_not_kept(db, monkeyp
     assert len(results().values_where(lambda key: True)) == cached  # nothing computed or cached on it
     del at
     assert _documents_alive() == before  # no parsed document outlives the run
+
+
+def test_a_row_picked_in_one_audit_is_never_read_in_another(embedder):
+    from dashboard.components.audit_views import grounding_key, picked_sentence
+    from explainers.retrieval.grounding import ground
+
+    long = ground("Paris is in France. It has a tower. The tower is 330 metres tall.", ["Paris is in France."],
+                  embedder=embedder, verifier=None)
+    short = ground("Paris is in France.", ["Paris is in France."], embedder=embedder, verifier=None)
+    # the table of each audit has its own key, so a selection does not carry over
+    assert grounding_key(long, "audit") != grounding_key(short, "audit")
+    # and a stale row number is no sentence (it raised IndexError before)
+    assert picked_sentence(short, [2]) is None and picked_sentence(short, []) is None
+    assert picked_sentence(long, [2]).sentence == "The tower is 330 metres tall."
+
+
+def test_prior_words_are_split_by_whether_a_source_has_them():
+    from dashboard.components.perturb_views import split_by_sources
+
+    has, none = split_by_sources(["Eiffel", "Tower", "1889", "Leonardo"], ["The Eiffel Tower opened in 1889."])
+    assert has == ["Eiffel", "Tower", "1889"] and none == ["Leonardo"]
+
+
+def test_every_method_has_a_guide_line():
+    from explainers import list_methods
+    from explainers.registry import guide
+
+    for family in ("text", "image"):
+        for m in list_methods(family):
+            line = guide(family, m)
+            assert line.startswith("measures ") and "Cost:" in line and "Trust it:" in line, (family, m, line)

@@ -7,7 +7,7 @@ import hashlib
 import streamlit as st
 
 from dashboard.auth import may_write, require_identity, reviewer_field
-from dashboard.components.audit_views import attribution_view, grounding_view
+from dashboard.components.audit_views import attribution_view, grounding_details, grounding_summary
 from dashboard.components.exports import export_buttons
 from dashboard.components.safe import md_escape, show_error
 from dashboard.compute import (DEFAULT_GRANULARITY, DEFAULT_METHOD, DEFAULT_PRECISION, DETAIL_GRANULARITIES,
@@ -56,16 +56,22 @@ def audit_hash(audit: dict) -> str:
 
 identity = require_identity()
 st.title("Audit an answer")
+# The results go first (the answer with its flags is in the first viewport); the form sits in an expander below,
+# open until there is an audit to show.
+results_box = st.container()
 cases = demos()
-labels = {c.case_id: f"Demo: {c.question}" for c in cases}
-choice = st.selectbox("Start from", [*labels, "custom"], format_func=lambda k: labels.get(k, "My own question"),
-                      key="audit_case")
-case = next((c for c in cases if c.case_id == choice), None)
-
-source_mode = st.radio("Sources", ["pasted or uploaded", "retrieved from a saved index"], horizontal=True,
-                       key="source_mode")
+has_audit = "audit" in st.session_state or bool(cases)
+form_box = st.expander("Audit another answer: question, sources and answer" if has_audit else
+                       "Question, sources and answer", expanded=not has_audit, icon=":material/edit_note:")
+with form_box:
+    labels = {c.case_id: f"Demo: {c.question}" for c in cases}
+    choice = st.selectbox("Start from", [*labels, "custom"], format_func=lambda k: labels.get(k, "My own question"),
+                          key="audit_case")
+    case = next((c for c in cases if c.case_id == choice), None)
+    source_mode = st.radio("Sources", ["pasted or uploaded", "retrieved from a saved index"], horizontal=True,
+                           key="source_mode")
 indexes = list_named_indexes()
-with st.form("audit_form"):
+with form_box, st.form("audit_form"):
     question = st.text_input("Question", value=case.question if case else "", max_chars=2000, key=f"q_{choice}")
     sources_text, uploads, save_as, index_name, top_k = "", [], "", None, 4
     if source_mode == "pasted or uploaded":
@@ -86,7 +92,7 @@ with st.form("audit_form"):
                 "`auditlens index DOCS... --index <data dir>/indexes/NAME`.")
     answer_text = st.text_area("Answer to audit (leave empty to generate one with the local model)",
                                value=case.answer if case else "", max_chars=4000, key=f"a_{choice}")
-    submitted = st.form_submit_button("Run audit", type="primary")
+    submitted = st.form_submit_button("Run audit", type="primary", key="audit_run")
 
 
 def save_uploads_as_index(name: str, uploads) -> None:
@@ -152,6 +158,10 @@ def start_audit(question: str, sources_text: str, uploads, answer_text: str) -> 
         hits = ChunkIndex.load(named_index_dir(index_name), embedder()).search(question.strip(), int(top_k))
         srcs += [c.text for c, _ in hits]
         names += [f"{c.doc_name} p.{c.page} (score {score:.2f})" for c, score in hits]
+        retrieved = [{"rank": k, "document": c.doc_name, "page": c.page, "score": float(score), "index": index_name}
+                     for k, (c, score) in enumerate(hits, 1)]
+    else:
+        retrieved = []
     if sum(len(s) for s in srcs) > MAX_SOURCES_CHARS:
         st.warning(f"The sources hold {sum(len(s) for s in srcs):,} characters; the model sees at most its "
                    "context length, so long documents may be refused. Paste the relevant part.")
@@ -166,7 +176,26 @@ def start_audit(question: str, sources_text: str, uploads, answer_text: str) -> 
     else:
         answer = answer_text.strip()
     return {"question": question.strip(), "sources": tuple(srcs), "names": tuple(names), "answer": answer,
-            "generated": generated}
+            "generated": generated, "retrieved": retrieved}
+
+
+def sources_list(audit: dict) -> None:
+    """Every source the audit used; chunks retrieved from an index with their rank, score, document and page."""
+    retrieved = audit.get("retrieved") or []
+    first_retrieved = len(audit["sources"]) - len(retrieved)
+    if retrieved:
+        st.markdown(f"**Retrieved from the index {md_escape(retrieved[0]['index'])}** ({len(retrieved)} chunks, "
+                    "best first)")
+    elif audit["sources"]:
+        st.markdown(f"**Sources** ({len(audit['sources'])})")
+    for k, (text, name) in enumerate(zip(audit["sources"], audit["names"])):
+        if k >= first_retrieved and retrieved:
+            r = retrieved[k - first_retrieved]
+            label = f"#{r['rank']} · {r['document']} · page {r['page']} · score {r['score']:.2f}"
+        else:
+            label = f"{k + 1}. {name}"
+        with st.expander(md_escape(label)):
+            st.text(text)
 
 
 from dashboard import warmup  # noqa: E402 - after the form, so the page is usable while models load
@@ -184,26 +213,33 @@ if submitted or ("audit" not in st.session_state and case is not None):
 
 audit = st.session_state.get("audit")
 if audit is None:
-    st.info("Fill in a question, sources and an answer, then press **Run audit**.")
+    results_box.info("Fill in a question, sources and an answer, then press **Run audit**.")
     st.stop()
 
-st.subheader("Answer" + (" (generated by the local model)" if audit["generated"] else ""))
-st.text(audit["answer"])
-
 grounding = None
-tab_ground, tab_attr, tab_perturb, tab_verdict = st.tabs(
-    ["Grounding", "Why: attributions", "Perturbations", "Verdict & export"])
-
-with tab_ground:
+with results_box:
+    st.caption("Question: " + md_escape(audit["question"]))
+    st.subheader("Answer" + (" (generated by the local model)" if audit["generated"] else ""))
     if not audit["sources"]:
+        st.text(audit["answer"])
         st.info("No sources were given, so there is nothing to ground the answer in.")
     else:
         try:
             with st.spinner("Grounding each sentence in the sources…"):
                 grounding = run_grounding(audit["question"], audit["sources"], audit["answer"])
-            grounding_view(grounding, "audit")
+            grounding_summary(grounding)
         except Exception as exc:  # noqa: BLE001
+            st.text(audit["answer"])
             show_error(exc, "Grounding failed")
+    tab_ground, tab_attr, tab_perturb, tab_verdict = st.tabs(
+        ["Grounding details", "Why: attributions", "Perturbations", "Verdict & export"])
+
+with tab_ground:
+    if grounding is not None:
+        grounding_details(grounding, "audit")
+        with st.expander("The answer as plain text"):
+            st.text(audit["answer"])
+    sources_list(audit)
 
 with tab_perturb:
     from dashboard.components.perturb_views import perturbation_panel
@@ -231,10 +267,14 @@ with tab_verdict:
     if may_write(identity):
         with st.form("verdict_form", clear_on_submit=False):
             reviewer = reviewer_field(identity, "verdict_reviewer")
-            verdict = st.radio("Verdict", VERDICTS, horizontal=True, key="verdict_choice")
+            verdict = st.radio("Verdict", VERDICTS, horizontal=True, key="verdict_choice", index=None,
+                               help="Nothing is preselected: read the flags, then choose.")
             edited = st.text_area("Edited answer (for 'edit')", value="", max_chars=4000, key="verdict_edited")
             note = st.text_area("Note", value="", max_chars=4000, key="verdict_note")
-            save = st.form_submit_button("Save verdict", type="primary")
+            save = st.form_submit_button("Save verdict", type="primary", key="verdict_save")
+    if save and identity.can_write and verdict is None:
+        st.error("Choose a verdict (accept, edit or reject) before saving.", icon=":material/error:")
+        save = False
     if save and identity.can_write:
         from dashboard.resources import review_store
 
@@ -267,15 +307,17 @@ def _bar_progress(bar):
 
 
 with tab_attr:
-    from explainers.registry import get_explainer
+    from explainers.registry import get_explainer, guide
 
     methods = list_methods("text")
     c1, c2, c3 = st.columns([2, 2, 1])
-    method = c1.selectbox("Method", methods, index=methods.index(DEFAULT_METHOD), key="attr_method")
+    method = c1.selectbox("Method", methods, index=methods.index(DEFAULT_METHOD), key="attr_method",
+                          help="\n".join(f"- **{m}**: {guide('text', m)}" for m in methods))
     granularity = c2.selectbox("Prompt units", GRANULARITIES, index=GRANULARITIES.index(DEFAULT_GRANULARITY),
                                key="attr_granularity", help="Rows are the answer's sentences (one target each); "
                                "span = one unit per source and the question. Token or word rows of one sentence "
                                "are computed below when you pick it.")
+    st.caption(f"{method}: {guide('text', method)}")
     gradient = get_explainer("text", method).kind == "gradient"
     precision = c3.selectbox("Precision", PRECISIONS, key="attr_precision", disabled=not gradient,
                              help="bf16 (gradient methods): faster on CPUs with bf16 units; the measured "

@@ -26,15 +26,29 @@ if df.empty:
     st.info("No saved audit matches. Audits are saved with their first verdict on the Audit page.")
     st.stop()
 
-shown = df[["id", "version", "created", "question", "support", "verdict", "reviewer"]]
-event = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="single-row", key="queue_table",
-                     width="stretch", column_config={"support": st.column_config.ProgressColumn(
-                         "support", min_value=0.0, max_value=1.0, format="%.2f")})
+# what a reviewer sorts by first (verdict, reviewer, support), the long question last so it never pushes them out
+shown = df[["id", "verdict", "reviewer", "support", "question", "version", "created"]]
+# a new table key after a save that opens another audit: the old row selection must not reopen the old audit
+generation = st.session_state.get("queue_table_generation", 0)
+event = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="single-row",
+                     key=f"queue_table_{generation}", width="stretch", column_config={
+                         "id": st.column_config.NumberColumn("id", width="small"),
+                         "verdict": st.column_config.TextColumn("verdict", width="small"),
+                         "reviewer": st.column_config.TextColumn("reviewer", width="small"),
+                         "support": st.column_config.ProgressColumn("support", min_value=0.0, max_value=1.0,
+                                                                    format="percent", width="small"),
+                         "question": st.column_config.TextColumn("question", width="large"),
+                         "version": st.column_config.NumberColumn("version", width="small")})
 st.caption(f"{len(df)} audit(s). Click a row to open it.")
 picked = event.selection.rows if event and event.selection else []
 ids = [int(i) for i in df["id"]]
+if "queue_open_next" in st.session_state:  # set by a save that made a new version: open that one
+    wanted = st.session_state.pop("queue_open_next")
+    if wanted in ids:
+        st.session_state["queue_open"] = wanted
 default = ids.index(st.session_state["open_audit"]) if st.session_state.get("open_audit") in ids else 0
-audit_id = ids[picked[0]] if picked else st.selectbox("Open audit", ids, index=default, key="queue_open")
+audit_id = ids[picked[0]] if picked and picked[0] < len(ids) else st.selectbox("Open audit", ids, index=default,
+                                                                                 key="queue_open")
 st.session_state["open_audit"] = audit_id
 
 try:
@@ -74,11 +88,15 @@ save = False
 if may_write(identity):
     with st.form(f"queue_verdict_{audit_id}"):
         reviewer = reviewer_field(identity, f"queue_reviewer_{audit_id}")
-        verdict = st.radio("Verdict", VERDICTS, horizontal=True)
+        verdict = st.radio("Verdict", VERDICTS, horizontal=True, index=None,
+                           help="Nothing is preselected: read the flags, then choose.")
         edited = st.text_area("Edited answer (for 'edit': saved as a new version of this audit)", max_chars=4000,
                               value=report.answer)
         note = st.text_area("Note", max_chars=4000)
         save = st.form_submit_button("Save verdict", type="primary")
+if save and identity.can_write and verdict is None:
+    st.error("Choose a verdict (accept, edit or reject) before saving.", icon=":material/error:")
+    save = False
 if save and identity.can_write:
     try:
         edited_answer = edited.strip() if verdict == "edit" else None
@@ -91,7 +109,8 @@ if save and identity.can_write:
             new = dataclasses.replace(report, answer=edited_answer, attributions=(), grounding=grounding,
                                       extra={**report.extra, "edited_from_audit": audit_id, "perturbations": []})
             new_id = store.save_audit(new, reviewer, audit_key=store.audit_meta(audit_id)["audit_key"])
-            st.session_state["open_audit"] = new_id
+            st.session_state["open_audit"] = st.session_state["queue_open_next"] = new_id
+            st.session_state["queue_table_generation"] = generation + 1
             st.session_state["queue_flash"] = f"Verdict saved; the edited answer is audit {new_id} (a new version)."
         else:
             st.session_state["queue_flash"] = "Verdict saved."

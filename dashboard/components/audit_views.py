@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explainers.types import Grounding, TextAttribution
+from explainers.types import Grounding, SentenceGrounding, TextAttribution
 
 from .figures import attribution_heatmap, steps_figure
 from .safe import md_escape
@@ -20,45 +22,81 @@ BACKGROUND = {"supported": "green", "unsupported": "red", "contradicted": "orang
 
 
 def coloured_answer(grounding: Grounding) -> str:
-    """The answer as escaped Markdown, each sentence on the background colour of its label."""
-    from explainers.report.html import answer_segments
-    from explainers.types import AuditReport
-
+    """The answer as escaped Markdown: each sentence on the background colour of its label, and inside a flagged
+    sentence the words no source has in bold (the word-level evidence, in the answer itself)."""
     parts = []
-    labels = {(s.start, s.end): s.label for s in grounding.sentences}
     pos = 0
-    for text, _colour, _tip in answer_segments(AuditReport(question="", answer=grounding.answer, grounding=grounding)):
-        label = labels.get((pos, pos + len(text)))
-        pos += len(text)
-        if not text.strip():
-            parts.append(" ")
-        elif label:
-            parts.append(f":{BACKGROUND[label]}-background[{md_escape(text.strip())}]")
-        else:
-            parts.append(md_escape(text))
+    for s in grounding.sentences:
+        if s.start > pos:
+            parts.append(md_escape(grounding.answer[pos:s.start].strip()))
+        body, cursor = [], s.start
+        if s.label != "supported":
+            for a, b in sorted(s.unsupported_spans):
+                if a < cursor or b > s.end:
+                    continue
+                body.append(md_escape(grounding.answer[cursor:a]))
+                body.append("**" + md_escape(grounding.answer[a:b]) + "**")
+                cursor = b
+        body.append(md_escape(grounding.answer[cursor:s.end]))
+        text = "".join(body).strip()
+        parts.append(f":{BACKGROUND[s.label]}-background[{text}]" if text else "")
+        pos = s.end
+    if pos < len(grounding.answer):
+        parts.append(md_escape(grounding.answer[pos:].strip()))
     return " ".join(p for p in parts if p.strip()) or md_escape(grounding.answer)
 
 
-def grounding_view(grounding: Grounding, key: str) -> None:
-    """Each answer sentence with its label (coloured), support and cited source; click a row for the evidence."""
+def percent(p: float) -> str:
+    return f"{p:.0%}"
+
+
+def grounding_key(grounding: Grounding, key: str) -> str:
+    """A widget key that belongs to one audit's grounding: a row picked in one audit is never read in another."""
+    digest = hashlib.sha256("\0".join([grounding.answer, *(s.source_text for s in grounding.sentences)])
+                            .encode("utf-8")).hexdigest()[:12]
+    return f"{key}_grounding_table_{digest}"
+
+
+def picked_sentence(grounding: Grounding, rows) -> SentenceGrounding | None:
+    """The sentence a table selection names, or None when there is none (or it is not one of this audit's)."""
+    rows = list(rows or [])
+    if rows and isinstance(rows[0], int) and 0 <= rows[0] < len(grounding.sentences):
+        return grounding.sentences[rows[0]]
+    return None
+
+
+def grounding_summary(grounding: Grounding) -> None:
+    """What a reviewer decides on, first: support, how many sentences are flagged, the answer with its flags
+    coloured and unsupported words in bold, and each flag with its reason."""
     n_bad = sum(s.label != "supported" for s in grounding.sentences)
     c1, c2 = st.columns(2)
-    c1.metric("Answer support probability", f"{grounding.answer_support_probability:.0%}")
+    c1.metric("Answer support probability", percent(grounding.answer_support_probability))
     c2.metric("Sentences flagged", f"{n_bad} of {len(grounding.sentences)}")
     st.markdown(coloured_answer(grounding))
-    st.caption("Green: supported by the sources; red: unsupported; orange: contradicted.")
-    rows = pd.DataFrame([{"sentence": s.sentence, "label": s.label, "support": round(s.support_probability, 3),
+    st.caption("Green: supported by the sources; red: unsupported; orange: contradicted. **Bold**: words no "
+               "source has.")
+    for k, s in enumerate(grounding.sentences, 1):
+        if s.label != "supported":
+            reasons = "; ".join(s.reasons[:2]) if s.reasons else "no reason recorded"
+            st.markdown(f":{BACKGROUND[s.label]}-background[{md_escape(s.label)}] sentence {k} "
+                        f"({percent(s.support_probability)}): {md_escape(reasons)}")
+
+
+def grounding_details(grounding: Grounding, key: str) -> None:
+    """Every sentence with its label, support and cited source; click a row for its evidence and signals."""
+    rows = pd.DataFrame([{"sentence": s.sentence, "label": s.label, "support": s.support_probability,
                           "cited source span": s.source_text[s.source_span[0]:s.source_span[1]] if s.source_span else "",
                           "unsupported words": " · ".join(grounding.answer[a:b] for a, b in s.unsupported_spans)}
                          for s in grounding.sentences])
     styled = rows.style.map(lambda v: LABEL_STYLE.get(v, ""), subset=["label"])
     event = st.dataframe(styled, hide_index=True, on_select="rerun", selection_mode="single-row",
-                         key=f"{key}_grounding_table", width="stretch")
-    picked = event.selection.rows if event and event.selection else []
+                         key=grounding_key(grounding, key), width="stretch",
+                         column_config={"support": st.column_config.ProgressColumn(
+                             "support", min_value=0.0, max_value=1.0, format="percent")})
+    s = picked_sentence(grounding, event.selection.rows if event and event.selection else [])
     st.caption("Click a row to see the evidence for that sentence.")
-    if picked:
-        s = grounding.sentences[picked[0]]
-        st.markdown(f"**{md_escape(s.label.capitalize())}** · support {s.support_probability:.2f}")
+    if s is not None:
+        st.markdown(f"**{md_escape(s.label.capitalize())}** · support {percent(s.support_probability)}")
         st.text("Sentence: " + s.sentence)
         if s.source_span:
             a, b = s.source_span
@@ -66,7 +104,13 @@ def grounding_view(grounding: Grounding, key: str) -> None:
             with st.expander("The whole source chunk"):
                 st.text(s.source_text)
         st.text("Reasons: " + "; ".join(s.reasons))
-        st.dataframe(pd.DataFrame([s.signals]), hide_index=True)
+        st.dataframe(pd.DataFrame([{k: round(v, 2) for k, v in s.signals.items()}]), hide_index=True)
+
+
+def grounding_view(grounding: Grounding, key: str) -> None:
+    """The summary, then the per-sentence table (the Review page shows both in one place)."""
+    grounding_summary(grounding)
+    grounding_details(grounding, key)
 
 
 def attribution_view(a: TextAttribution, key: str = "") -> None:

@@ -29,6 +29,15 @@ def _units_table(result) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("effect on answer log-prob", ascending=False)
 
 
+def split_by_sources(words: list[str], sources) -> tuple[list[str], list[str]]:
+    """(words some source has, words no source has), compared as the grounding compares them."""
+    from explainers.retrieval.grounding import tokens
+
+    known = {t.norm for s in sources for t in tokens(s)}
+    has = [w for w in words if all(t.norm in known for t in tokens(w))]
+    return has, [w for w in words if w not in has]
+
+
 def perturbation_panel(audit: dict) -> None:
     if not audit["sources"]:
         st.info("Perturbations remove or edit the sources; this audit has none.")
@@ -40,14 +49,23 @@ def perturbation_panel(audit: dict) -> None:
     try:
         rel = run_reliance(q, srcs, ans)
         flagged = rel.flagged_words()
-        if flagged:
-            st.warning("From the model's prior, not the sources: " + md_escape(", ".join(flagged)))
-        else:
+        in_sources, in_none = split_by_sources(flagged, srcs)
+        st.caption("Measures the model, not the facts: a word listed here is one the model would have written "
+                   "without the sources (its probability barely changes when they are removed). The Grounding "
+                   "tab says whether the sources hold it.")
+        if in_none:
+            st.warning("The model would have written these without the sources, and no source has them: "
+                       + md_escape(", ".join(in_none)))
+        if in_sources:
+            st.info("The model would have written these anyway; the sources also have them (so they are "
+                    "grounded, but not because of the sources): " + md_escape(", ".join(in_sources)))
+        if not flagged:
             st.success("Every content word depends on the sources.")
         with st.expander("Reliance of every word"):
             st.dataframe(pd.DataFrame({"word": [w.text for w in rel.words], "reliance (nats)": rel.word_reliance,
                                        "drop when sources shuffled": rel.word_shuffle_drop,
-                                       "from prior": list(rel.flagged)}), hide_index=True)
+                                       "written without the sources": list(rel.flagged)}),
+                         hide_index=True)
     except Exception as exc:  # noqa: BLE001
         show_error(exc, "Context reliance failed")
 

@@ -89,7 +89,7 @@ def test_demo_audit_verdict_restart_and_exports(tmp_path):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
         try:
-            context = browser.new_context(accept_downloads=True)
+            context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 900})
 
             def guard(route):
                 host = route.request.url.split("/")[2] if "://" in route.request.url else ""
@@ -107,6 +107,15 @@ def test_demo_audit_verdict_restart_and_exports(tmp_path):
                 # the Audit page opens on the demo and computes it
                 expect(page.get_by_text("Answer support probability")).to_be_visible(timeout=240_000)
                 expect(page.get_by_text("1 of 3", exact=True)).to_be_visible()  # one sentence flagged
+                # the answer with its flag, the flagged words and the reason are in the first viewport (1400x900)
+                flagged = page.locator("strong", has_text="Leonardo").first
+                expect(flagged).to_be_visible()
+                reason = page.get_by_text("names in no source", exact=False).first
+                for element in (flagged, reason):
+                    box = element.bounding_box()
+                    assert box is not None and box["y"] + box["height"] <= 900, box
+                if os.environ.get("AUDITLENS_SCREENSHOTS"):
+                    page.screenshot(path=os.path.join(os.environ["AUDITLENS_SCREENSHOTS"], "audit-first-viewport.png"))
                 page.get_by_role("tab", name="Why: attributions").click()
                 expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=120_000)
                 page.get_by_role("tab", name="Verdict & export").click()
