@@ -6,6 +6,7 @@ from dashboard.auth import require_identity
 from dashboard.components.figures import curves_figure, heatmap_figure, units_figure
 from dashboard.compute import run_side_by_side
 from explainers import ExplainerError, list_methods
+from explainers.colours import ATTRIBUTION_LEGEND, POSITIVE_LEGEND
 from explainers.vision.cam import overlay
 from explainers.vision.images import load_image, sample_images
 
@@ -14,6 +15,7 @@ st.title("CNN vs LLM")
 st.write("The same question asked of two models: which parts of the input made the prediction? A CNN's evidence "
          "is a region of pixels; an LLM's is spread over tokens. Both panels use one colour scale, and both are "
          "scored by deleting their most important parts first.")
+st.caption(f"Colour scale, as everywhere in AuditLens: {ATTRIBUTION_LEGEND} {POSITIVE_LEGEND}")
 
 with st.form("compare"):
     c1, c2 = st.columns(2)
@@ -40,12 +42,16 @@ if "side_by_side" in st.session_state:
     left, right = st.columns(2)
     with left:
         st.subheader("CNN")
-        st.image(overlay(image, pair.image.heatmap), caption=f"{pair.image.method} overlay")
-        st.plotly_chart(heatmap_figure(pair.image_heat, "heatmap, normalised to [-1, 1]"))
+        never_negative = float(pair.image_heat.min(initial=0.0)) >= 0  # the Grad-CAM family: white-to-blue half
+        st.image(overlay(image, pair.image.heatmap), caption=f"{pair.image.method} overlay: " + (
+            "never negative, white (none) to blue (strongest evidence)" if never_negative else ATTRIBUTION_LEGEND))
+        st.plotly_chart(heatmap_figure(pair.image_heat, "heatmap, normalised to [0, 1], white to blue"
+                                       if never_negative else "heatmap, normalised to [-1, 1]"))
         st.text(pair.image_caption)
     with right:
         st.subheader("LLM")
         units = [u.text for u, keep in zip(pair.text.input_units, pair.text.visible_input) if keep]
         st.plotly_chart(units_figure(units, pair.text_scores[pair.text.visible_input], "units, normalised to [-1, 1]"))
+        st.caption(ATTRIBUTION_LEGEND)
         st.text(pair.text_caption)
     st.plotly_chart(curves_figure(pair.image_curve, pair.text_curve))

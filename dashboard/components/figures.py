@@ -5,24 +5,37 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from explainers.colours import ATTRIBUTION_SCALE, COLORBAR_TITLE, POSITIVE_COLORBAR_TITLE, POSITIVE_SCALE
 from explainers.types import TextAttribution
 
 from .safe import plotly_label
 
 
-def heatmap_figure(values: np.ndarray, title: str, colorscale: str = "RdBu_r") -> go.Figure:
-    fig = go.Figure(go.Heatmap(z=values, colorscale=colorscale, zmin=-1, zmax=1, zmid=0))
+def _scale(stops) -> list[list]:
+    return [list(stop) for stop in stops]
+
+
+def heatmap_figure(values: np.ndarray, title: str) -> go.Figure:
+    """A normalised heatmap: never negative (Grad-CAM) on the white-to-blue half, else on the whole shared scale."""
+    if np.nanmin(values, initial=0.0) >= 0:
+        trace = go.Heatmap(z=values, colorscale=_scale(POSITIVE_SCALE), zmin=0, zmax=1,
+                           colorbar=dict(title=POSITIVE_COLORBAR_TITLE))
+    else:
+        trace = go.Heatmap(z=values, colorscale=_scale(ATTRIBUTION_SCALE), zmin=-1, zmax=1, zmid=0,
+                           colorbar=dict(title=COLORBAR_TITLE))
+    fig = go.Figure(trace)
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
     fig.update_layout(title=title, height=360, margin=dict(l=10, r=10, t=40, b=10))
     return fig
 
 
-def units_figure(labels: list[str], values: np.ndarray, title: str, colorscale: str = "RdBu_r") -> go.Figure:
+def units_figure(labels: list[str], values: np.ndarray, title: str) -> go.Figure:
+    """Normalised unit scores as bars on the shared diverging scale (blue raises, red lowers)."""
     safe = [plotly_label(label) for label in labels]
-    fig = go.Figure(go.Bar(x=list(range(len(safe))), y=values, marker=dict(color=values, colorscale=colorscale,
-                                                                           cmin=-1, cmax=1), hovertext=safe,
-                           hoverinfo="text+y"))
+    marker = dict(color=values, colorscale=_scale(ATTRIBUTION_SCALE), cmin=-1, cmax=1, cmid=0, showscale=True,
+                  colorbar=dict(title=COLORBAR_TITLE))
+    fig = go.Figure(go.Bar(x=list(range(len(safe))), y=values, marker=marker, hovertext=safe, hoverinfo="text+y"))
     fig.update_xaxes(tickmode="array", tickvals=list(range(len(safe))), ticktext=safe)
     fig.update_layout(title=title, height=360, yaxis=dict(range=[-1.05, 1.05]), margin=dict(l=10, r=10, t=40, b=10))
     return fig
@@ -38,8 +51,8 @@ def attribution_heatmap(a: TextAttribution, max_inputs: int = 80) -> go.Figure:
     xs = [plotly_label(a.input_units[j].text, 20) for j in cols]
     ys = [plotly_label(u.text, 30) for u in a.output_units]
     hover = [[f"{ys[i]} ← {xs[k]}: {z[i, k]:+.4f}" for k in range(len(cols))] for i in range(len(ys))]
-    fig = go.Figure(go.Heatmap(z=z, zmin=-scale, zmax=scale, zmid=0, colorscale="RdBu_r", text=hover,
-                               hoverinfo="text", colorbar=dict(title="attribution")))
+    fig = go.Figure(go.Heatmap(z=z, zmin=-scale, zmax=scale, zmid=0, colorscale=_scale(ATTRIBUTION_SCALE),
+                               text=hover, hoverinfo="text", colorbar=dict(title=COLORBAR_TITLE)))
     fig.update_xaxes(tickmode="array", tickvals=list(range(len(xs))), ticktext=xs, tickangle=-60)
     fig.update_yaxes(tickmode="array", tickvals=list(range(len(ys))), ticktext=ys, autorange="reversed")
     fig.update_layout(title=f"{a.method} ({a.granularity}): answer units × prompt units",

@@ -10,14 +10,13 @@ from __future__ import annotations
 import jinja2
 import numpy as np
 
+from ..colours import ATTRIBUTION_LEGEND, LABEL_CSS, LABEL_LEGEND, attribution_css
 from ..types import AuditReport, TextAttribution
 from .bundle import ReportBundle
 
 _ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
-LABEL_COLOURS = {"supported": "rgba(0,160,60,0.25)", "unsupported": "rgba(220,40,40,0.30)",
-                 "contradicted": "rgba(240,140,0,0.35)"}
 
 _HEAD = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -28,7 +27,8 @@ _HEAD = """<!doctype html>
 .u,.s,td,.t{unicode-bidi:isolate;white-space:pre-wrap}span.u{padding:1px 0;border-radius:3px}
 table{border-collapse:collapse;margin:0.5em 0}td,th{padding:2px 6px;border:1px solid #ddd;vertical-align:top}
 .muted{color:#666}.audit{border-top:3px solid #444;margin-top:2em;padding-top:1em}
-td.h{min-width:1.2em;font-size:80%}</style></head><body>"""
+td.h{min-width:1.2em;font-size:80%}
+.scroll{overflow-x:auto;max-width:100%}th.t{max-width:12em;overflow-wrap:anywhere}</style></head><body>"""
 
 _PARTIALS = {
     "attr": """
@@ -37,13 +37,14 @@ target {{ a.target }}, {{ "%.2f"|format(a.elapsed_s) }} s{% if a.convergence_del
 IG convergence delta {{ "%.2e"|format(a.convergence_delta) }}{% endif %}.</p>
 <h3>Answer</h3><p class="t">{{ a.output_text }}</p>
 <h3>Prompt, coloured by attribution to the whole answer</h3>
-<p class="muted">green: raised the answer's probability; red: lowered it.</p>
+<p class="muted legend">{{ legend }}</p>
 <p>{% for text, score, colour in units %}<span class="u" style="background:{{ colour }}" title="{{ '%+.4f'|format(score) }}">{{ text }}</span>{% endfor %}</p>
 <h3>Top inputs</h3><table><tr><th>unit</th><th>score</th></tr>
 {% for u, s in top %}<tr><td>{{ u.text }}</td><td>{{ "%+.4f"|format(s) }}</td></tr>{% endfor %}</table>
 {% if heat %}<h3>Answer units × most influential input units</h3>
-<table><tr><th></th>{% for text in heat.cols %}<th class="t">{{ text }}</th>{% endfor %}</tr>
-{% for row in heat.rows %}<tr><td class="t">{{ row.text }}</td>{% for value, colour in row.cells %}<td class="h" style="background:{{ colour }}" title="{{ '%+.4f'|format(value) }}"></td>{% endfor %}</tr>{% endfor %}</table>{% endif %}
+<p class="muted legend">{{ legend }}</p>
+<div class="scroll"><table><tr><th></th>{% for text in heat.cols %}<th class="t">{{ text }}</th>{% endfor %}</tr>
+{% for row in heat.rows %}<tr><td class="t">{{ row.text }}</td>{% for value, colour in row.cells %}<td class="h" style="background:{{ colour }}" title="{{ '%+.4f'|format(value) }}"></td>{% endfor %}</tr>{% endfor %}</table></div>{% endif %}
 {% if steps %}<h3>Per answer unit</h3><table><tr><th>unit</th>{% for k in steps.names %}<th>{{ k }}</th>{% endfor %}</tr>
 {% for text, values in steps.rows %}<tr><td class="t">{{ text }}</td>{% for v in values %}<td>{{ "%.3f"|format(v) }}</td>{% endfor %}</tr>{% endfor %}</table>{% endif %}
 """,
@@ -61,17 +62,18 @@ Self-contained: no script, nothing fetched.</p>
 <p class="muted">model {{ it.r.model_id or "n/a" }}; created {{ it.b.created_at or it.r.created_at }}{% if it.b.created_by %} by <span class="s">{{ it.b.created_by }}</span>{% endif %}</p>
 <h3>Question</h3><p class="t">{{ it.r.question }}</p>
 <h3>Answer{% if it.r.grounding %}, each sentence coloured by support{% endif %}</h3>
+{% if it.r.grounding %}<p class="muted legend">{{ label_legend }}</p>{% endif %}
 <p>{% for text, colour, tip in it.answer %}<span class="u" style="background:{{ colour }}" title="{{ tip }}">{{ text }}</span>{% endfor %}</p>
 {% if it.r.grounding %}<p>Answer support probability: <b>{{ "%.0f%%"|format(100 * it.r.grounding.answer_support_probability) }}</b></p>
-<table><tr><th>sentence</th><th>label</th><th>support</th><th>cited source span</th><th>unsupported spans</th><th>reasons</th></tr>
+<div class="scroll"><table><tr><th>sentence</th><th>label</th><th>support</th><th>cited source span</th><th>unsupported spans</th><th>reasons</th></tr>
 {% for s in it.r.grounding.sentences %}<tr><td>{{ s.sentence }}</td><td style="background:{{ colours[s.label] }}">{{ s.label }}</td>
 <td>{{ "%.3f"|format(s.support_probability) }}</td><td>{% if s.source_span %}{{ s.source_text[s.source_span[0]:s.source_span[1]] }}{% endif %}</td>
 <td>{% for a, b in s.unsupported_spans %}<span class="u" style="background:{{ colours.unsupported }}">{{ it.r.answer[a:b] }}</span> {% endfor %}</td>
-<td>{{ s.reasons|join("; ") }}</td></tr>{% endfor %}</table>{% endif %}
+<td>{{ s.reasons|join("; ") }}</td></tr>{% endfor %}</table></div>{% endif %}
 <h3>Sources</h3>{% for src in it.r.sources %}<p><b class="s">{{ src.title or src.source_id }}</b><br><span class="t">{{ src.text }}</span></p>{% else %}<p class="muted">none</p>{% endfor %}
-{% for ctx in it.attrs %}<h3>Attribution: {{ ctx.a.method }} ({{ ctx.a.granularity }})</h3>{% with a=ctx.a, units=ctx.units, top=ctx.top, heat=ctx.heat, steps=ctx.steps %}{% include "attr" %}{% endwith %}{% endfor %}
+{% for ctx in it.attrs %}<h3>Attribution: {{ ctx.a.method }} ({{ ctx.a.granularity }})</h3>{% with a=ctx.a, units=ctx.units, top=ctx.top, heat=ctx.heat, steps=ctx.steps, legend=ctx.legend %}{% include "attr" %}{% endwith %}{% endfor %}
 {% for t in it.tables %}<h3>{{ t.title }}</h3>{% if t.note %}<p class="muted">{{ t.note }}</p>{% endif %}
-<table><tr>{% for h in t.header %}<th>{{ h }}</th>{% endfor %}</tr>{% for row in t.rows %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>{% endfor %}</table>{% endfor %}
+<div class="scroll"><table><tr>{% for h in t.header %}<th>{{ h }}</th>{% endfor %}</tr>{% for row in t.rows %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>{% endfor %}</table></div>{% endfor %}
 <h3>Review history</h3>{% if it.b.verdicts %}<table><tr><th>when</th><th>reviewer</th><th>verdict</th><th>note</th><th>edited answer</th></tr>
 {% for v in it.b.verdicts %}<tr><td>{{ v.created_at }}</td><td>{{ v.reviewer }}</td><td>{{ v.verdict }}</td><td>{{ v.note }}</td><td>{{ v.edited_answer or "" }}</td></tr>{% endfor %}</table>
 {% else %}<p class="muted">no verdict yet</p>{% endif %}
@@ -79,18 +81,10 @@ Self-contained: no script, nothing fetched.</p>
 </body></html>""")
 
 
-def colour(value: float, scale: float) -> str:
-    """Diverging colour: green for positive, red for negative attribution, alpha by magnitude."""
-    if scale <= 0 or not np.isfinite(value):
-        return "rgba(0,0,0,0)"
-    a = min(1.0, abs(value) / scale) * 0.8
-    return f"rgba(0,160,60,{a:.3f})" if value > 0 else f"rgba(220,40,40,{a:.3f})"
-
-
 def _attr_context(a: TextAttribution, show_special: bool = False, max_cols: int = 30, max_rows: int = 60) -> dict:
     keep = [(u.text, float(s)) for u, s in zip(a.input_units, a.sequence_scores) if show_special or not u.special]
     scale = max((abs(s) for _, s in keep), default=0.0)
-    units = [(t, s, colour(s, scale)) for t, s in keep]
+    units = [(t, s, attribution_css(s, scale)) for t, s in keep]
     heat = None
     visible = np.flatnonzero(a.visible_input)
     if a.scores.size and visible.size and len(a.output_units) > 1:
@@ -99,14 +93,16 @@ def _attr_context(a: TextAttribution, show_special: bool = False, max_cols: int 
         block = a.scores[:max_rows][:, cols]
         hscale = float(np.max(np.abs(block))) if block.size else 0.0
         heat = {"cols": [a.input_units[j].text for j in cols],
-                "rows": [{"text": a.output_units[i].text, "cells": [(float(v), colour(float(v), hscale)) for v in block[i]]}
+                "rows": [{"text": a.output_units[i].text,
+                          "cells": [(float(v), attribution_css(float(v), hscale)) for v in block[i]]}
                          for i in range(block.shape[0])]}
     steps = None
     names = [k for k in ("probability", "entropy", "rank") if k in a.step_scores]
     if names:
         steps = {"names": names, "rows": [(u.text, [float(a.step_scores[k][i]) for k in names])
                                           for i, u in enumerate(a.output_units[:max_rows])]}
-    return {"a": a, "units": units, "top": a.top_inputs(10), "heat": heat, "steps": steps}
+    return {"a": a, "units": units, "top": a.top_inputs(10), "heat": heat, "steps": steps,
+            "legend": ATTRIBUTION_LEGEND}
 
 
 def render_attribution_html(a: TextAttribution, show_special: bool = False) -> str:
@@ -122,7 +118,7 @@ def answer_segments(report: AuditReport) -> list[tuple[str, str, str]]:
             continue
         if s.start > pos:
             out.append((text[pos:s.start], "transparent", ""))
-        out.append((text[s.start:s.end], LABEL_COLOURS[s.label], f"{s.label}, support {s.support_probability:.2f}"))
+        out.append((text[s.start:s.end], LABEL_CSS[s.label], f"{s.label}, support {s.support_probability:.2f}"))
         pos = s.end
     if pos < len(text):
         out.append((text[pos:], "transparent", ""))
@@ -145,4 +141,5 @@ def render_report_html(bundles: list[ReportBundle], title: str = "AuditLens audi
     items = [{"b": b, "r": b.report, "answer": answer_segments(b.report),
               "attrs": [_attr_context(a) for a in b.report.attributions], "tables": report_tables(b.report)}
              for b in bundles]
-    return _REPORT_TEMPLATE.render(csp=CSP, title=title, items=items, colours=LABEL_COLOURS, exported_at=utc_now())
+    return _REPORT_TEMPLATE.render(csp=CSP, title=title, items=items, colours=LABEL_CSS,
+                                  label_legend=LABEL_LEGEND, exported_at=utc_now())

@@ -158,10 +158,16 @@ def explain_image(classifier: ImageClassifier, image: Image.Image, method: str =
 
 
 def overlay(image: Image.Image, heatmap: np.ndarray, alpha: float = 0.5) -> Image.Image:
-    """The heatmap in a jet colour map blended over the image (pytorch-grad-cam's show_cam_on_image)."""
-    from pytorch_grad_cam.utils.image import show_cam_on_image
+    """The heatmap on the shared colour scale (explainers.colours) blended over the image.
 
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    h = heatmap - heatmap.min()
-    h = h / max(h.max(), 1e-12)
-    return Image.fromarray(show_cam_on_image(rgb, h.astype(np.float32), use_rgb=True, image_weight=1 - alpha))
+    Grad-CAM heat is never negative: it is scaled to [0, 1] by its maximum and drawn white to blue, the positive
+    half of the scale the text views use, instead of pytorch-grad-cam's jet. A signed heatmap is scaled by its
+    largest magnitude and drawn on the whole scale (red below zero).
+    """
+    from ..colours import attribution_rgb_array
+
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+    h = np.nan_to_num(np.asarray(heatmap, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    h = h / max(float(np.abs(h).max()), 1e-12)
+    colours = attribution_rgb_array(h).astype(np.float32)
+    return Image.fromarray(np.rint((1 - alpha) * rgb + alpha * colours).astype(np.uint8))

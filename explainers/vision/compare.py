@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..colours import ATTRIBUTION_SCALE
 from ..types import ImageAttribution, TextAttribution
 from .faithfulness import DeletionCurve
 
-COLOR_SCALE = "RdBu_r"  # diverging, symmetric around 0: both panels use it with range [-1, 1]
+COLOR_SCALE = ATTRIBUTION_SCALE  # the shared scale: blue raises, red lowers; never-negative heat uses its blue half
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class SideBySide:
     text_curve: DeletionCurve
     image_caption: str
     text_caption: str
-    color_scale: str = COLOR_SCALE
+    color_scale: tuple = COLOR_SCALE
 
 
 def _normalise(values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
