@@ -20,7 +20,7 @@ PAYLOADS = ['<script>alert(1)</script>', '<img src=x onerror=alert(1)>', '"><svg
 ATTRIBUTION_PAYLOADS = ['<script>alert(1)</script>', '<img src=x onerror=alert(1)>', '"><svg onload=alert(1)>', '<!--',
                         'javascript:alert(1)', '\u202eevil\u202c']
 ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "span", "b", "br", "table",
-                "tr", "td", "th", "section"}
+                "tr", "td", "th", "section", "div"}
 
 
 class _Collect(html.parser.HTMLParser):
