@@ -76,10 +76,11 @@ def generate_answer(question: str, sources: tuple[str, ...], max_new_tokens: int
 
 
 def attribution_key(question, sources, answer, method, granularity, precision: str = DEFAULT_PRECISION,
-                    detail: tuple | None = None) -> tuple:
+                    detail: tuple | None = None, params: tuple = ()) -> tuple:
     """The cache key of an attribution: answer sentences x ``granularity`` units, or with ``detail``
-    (answer sentence index, "token" | "word") that sentence's tokens or words x ``granularity`` units."""
-    return ("attribution", question, tuple(sources), answer, method, granularity, precision, detail)
+    (answer sentence index, "token" | "word") that sentence's tokens or words x ``granularity`` units;
+    ``params``: the method's cost settings as sorted (name, value) pairs (IG steps, samples)."""
+    return ("attribution", question, tuple(sources), answer, method, granularity, precision, detail, tuple(params))
 
 
 def _inputs(question: str, sources: tuple[str, ...], answer: str):
@@ -87,12 +88,13 @@ def _inputs(question: str, sources: tuple[str, ...], answer: str):
     return lm, prepare(lm, build_prompt(lm, question, sources), answer)
 
 
-def _precision_params(precision: str) -> dict:
-    return {} if precision == DEFAULT_PRECISION else {"precision": precision}
+def _precision_params(precision: str, params: tuple = ()) -> dict:
+    return dict(params) | ({} if precision == DEFAULT_PRECISION else {"precision": precision})
 
 
 def run_attribution(question: str, sources: tuple[str, ...], answer: str, method: str = DEFAULT_METHOD,
-                    granularity: str = DEFAULT_GRANULARITY, progress=None, precision: str = DEFAULT_PRECISION):
+                    granularity: str = DEFAULT_GRANULARITY, progress=None, precision: str = DEFAULT_PRECISION,
+                    params: tuple = ()):
     """The coarse view first: every answer sentence against prompt units, one target per answer sentence.
 
     Gradient methods are computed once against prompt tokens (one VJP per answer sentence, per IG step) and
@@ -102,27 +104,30 @@ def run_attribution(question: str, sources: tuple[str, ...], answer: str, method
     from explainers.registry import get_explainer
     from explainers.text.explain import regroup
 
-    key = attribution_key(question, sources, answer, method, granularity, precision)
+    key = attribution_key(question, sources, answer, method, granularity, precision, params=params)
     if get_explainer("text", method).kind == "gradient":
         def tokens():
             lm, inp = _inputs(question, sources, answer)
             return explain(lm, inp, method, "token", output_granularity="sentence", progress=progress,
-                           **_precision_params(precision))
+                           **_precision_params(precision, params))
 
-        base = results().get_or_compute(attribution_key(question, sources, answer, method, "token", precision), tokens)
+        base = results().get_or_compute(attribution_key(question, sources, answer, method, "token", precision,
+                                                        params=params), tokens)
         if granularity == "token":
             return base
         return results().get_or_compute(key, lambda: regroup(base, _inputs(question, sources, answer)[1], granularity))
 
     def run():
         lm, inp = _inputs(question, sources, answer)
-        return explain(lm, inp, method, granularity, output_granularity="sentence", progress=progress)
+        return explain(lm, inp, method, granularity, output_granularity="sentence", progress=progress,
+                       **dict(params))
 
     return results().get_or_compute(key, run)
 
 
 def run_attribution_detail(question: str, sources: tuple[str, ...], answer: str, method: str, granularity: str,
-                           sentence: int, detail: str = "token", progress=None, precision: str = DEFAULT_PRECISION):
+                           sentence: int, detail: str = "token", progress=None, precision: str = DEFAULT_PRECISION,
+                           params: tuple = ()):
     """Token or word rows of one answer sentence, computed when the reviewer opens it and kept.
 
     For the additive gradient methods the word rows are sums of the token rows (exact, instant once the
@@ -135,7 +140,7 @@ def run_attribution_detail(question: str, sources: tuple[str, ...], answer: str,
     from explainers.text.explain import answer_units, regroup
 
     cls = get_explainer("text", method)
-    key = attribution_key(question, sources, answer, method, granularity, precision, (sentence, detail))
+    key = attribution_key(question, sources, answer, method, granularity, precision, (sentence, detail), params)
 
     def span():
         units, _ = answer_units(_inputs(question, sources, answer)[1], "sentence")
@@ -145,7 +150,7 @@ def run_attribution_detail(question: str, sources: tuple[str, ...], answer: str,
         def run():
             lm, inp = _inputs(question, sources, answer)
             return explain(lm, inp, method, granularity, output_granularity=detail, answer_span=span(),
-                           progress=progress)
+                           progress=progress, **dict(params))
 
         return results().get_or_compute(key, run)
     rows = "token" if getattr(cls, "additive_targets", False) else detail
@@ -153,10 +158,10 @@ def run_attribution_detail(question: str, sources: tuple[str, ...], answer: str,
     def compute():
         lm, inp = _inputs(question, sources, answer)
         return explain(lm, inp, method, "token", output_granularity=rows, answer_span=span(), progress=progress,
-                       **_precision_params(precision))
+                       **_precision_params(precision, params))
 
     base = results().get_or_compute(attribution_key(question, sources, answer, method, "token", precision,
-                                                    (sentence, rows)), compute)
+                                                    (sentence, rows), params), compute)
     if (granularity, detail) == ("token", rows):
         return base
     return results().get_or_compute(key, lambda: regroup(base, _inputs(question, sources, answer)[1], granularity,

@@ -55,3 +55,24 @@ def verifier():
     from explainers.models import load_verifier
 
     return load_verifier()
+
+
+@pytest.fixture()
+def settle():
+    """Run an AppTest page again until no background job is left (long attributions run beside the page)."""
+    import time
+
+    def run(at, timeout: float = 300.0):
+        from dashboard.jobs import jobs
+
+        deadline = time.monotonic() + timeout
+        while True:
+            busy = jobs().busy()
+            at.run()
+            if not busy and not jobs().busy():
+                return at
+            if time.monotonic() > deadline:
+                raise TimeoutError("a background job did not finish")
+            time.sleep(0.2)
+
+    return run

@@ -40,8 +40,8 @@ def test_about_page_lists_the_pages():
     assert "integrated_gradients" in text and "not available yet" not in text
 
 
-def test_audit_page_opens_on_the_demo_and_saves_a_verdict(lm, embedder, db):
-    at = AppTest.from_file(str(PAGES / "audit.py"), default_timeout=240).run()
+def test_audit_page_opens_on_the_demo_and_saves_a_verdict(lm, embedder, db, settle):
+    at = settle(AppTest.from_file(str(PAGES / "audit.py"), default_timeout=240).run())
     assert not at.exception, at.exception
     assert any("Leonardo da Vinci" in t.value for t in at.text)  # the demo answer, as plain text
     # the answer with its flags comes before the tabs and the form: the flagged sentence, its words in bold
@@ -57,7 +57,7 @@ def test_audit_page_opens_on_the_demo_and_saves_a_verdict(lm, embedder, db):
     assert len(at.get("plotly_chart")) >= 2  # attribution heatmap and step scores
     assert any("Leonardo" in w.value for w in at.warning)  # context reliance flags words from the prior
     # another granularity is computed and shown without error
-    at.selectbox(key="attr_granularity").set_value("word").run()
+    settle(at.selectbox(key="attr_granularity").set_value("word").run())
     assert not at.exception, at.exception
     # the method in use says what it measures, costs and when to trust it
     assert any(c.value.startswith(f"{at.selectbox(key='attr_method').value}: measures") for c in at.caption)
@@ -76,7 +76,7 @@ def test_audit_page_opens_on_the_demo_and_saves_a_verdict(lm, embedder, db):
     at.radio(key="verdict_choice").set_value("reject")
     at.text_area(key="verdict_note").set_value("not in <b>sources</b>")
     at.button(key="verdict_save").click().run()
-    assert "Verdict saved" in at.success[0].value
+    assert any("Verdict saved" in m.value for m in at.success), [m.value for m in at.success]
     stored = db.list_audits()
     assert stored[0].latest_verdict == "reject" and "Leonardo" in stored[0].answer
     report = db.load_report(stored[0].id)
@@ -341,3 +341,33 @@ def test_every_method_has_a_guide_line():
         for m in list_methods(family):
             line = guide(family, m)
             assert line.startswith("measures ") and "Cost:" in line and "Trust it:" in line, (family, m, line)
+
+
+def test_a_long_attribution_runs_beside_the_page_and_can_be_stopped(lm, embedder, db, settle):
+    import time
+
+    from dashboard.jobs import jobs
+
+    at = settle(AppTest.from_file(str(PAGES / "audit.py"), default_timeout=240).run())
+    at.selectbox(key="attr_method").set_value("integrated_gradients").run()
+    # the cost the time-limit message names ("choose fewer steps") is a control on the page
+    steps = at.number_input(key="attr_cost_integrated_gradients")
+    assert steps.value == 16
+    steps.set_value(64).run()
+    started = time.monotonic()
+    at.button(key="attr_go").click().run()
+    # the script run ends while the job works: the page is drawn, with a live progress bar
+    assert jobs().busy() and time.monotonic() - started < 30
+    assert any("stays usable" in str(p.proto.text) for p in at.get("progress")), at.get("progress")
+    # another control answers while it runs
+    started = time.monotonic()
+    at.radio(key="source_mode").set_value("retrieved from a saved index").run()
+    assert not at.exception and jobs().busy() and time.monotonic() - started < 30
+    # Stop ends the job at its next progress report; the page says so and offers a retry
+    next(b for b in at.button if str(b.key).startswith("stop_")).click().run()
+    deadline = time.monotonic() + 240  # it stops at its next progress report (a chunk of IG steps)
+    while jobs().busy() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    at.run()
+    assert any("was stopped" in e.value for e in at.error), [e.value for e in at.error]
+    assert any(b.label == "Try again" for b in at.button)

@@ -21,9 +21,16 @@ def fresh_results(tmp_path, monkeypatch):
     from dashboard.compute import results
     from dashboard.resources import review_store
 
+    from dashboard.jobs import jobs
+
     review_store.clear()
     results.clear()  # nothing computed by an earlier test
+    jobs.clear()
     return results
+
+
+def _detail_box(at):
+    return next(s for s in at.selectbox if str(s.key).startswith("attr_detail_sentence"))
 
 
 def _attribution_rows(results) -> list[str]:
@@ -31,12 +38,12 @@ def _attribution_rows(results) -> list[str]:
     return [a.params["output_granularity"] for a in results().values_where(lambda key: key[0] == "attribution")]
 
 
-def test_audit_shows_sentence_rows_first_and_token_detail_only_when_asked(lm, embedder, fresh_results):
+def test_audit_shows_sentence_rows_first_and_token_detail_only_when_asked(lm, embedder, fresh_results, settle):
     from dashboard.compute import attribution_key
     from explainers.text.explain import answer_units
     from explainers.text.lm import build_prompt, prepare
 
-    at = AppTest.from_file(str(PAGES / "audit.py"), default_timeout=300).run()
+    at = settle(AppTest.from_file(str(PAGES / "audit.py"), default_timeout=300).run())
     assert not at.exception, at.exception
     audit = at.session_state["audit"]
     args = (audit["question"], audit["sources"], audit["answer"], "input_x_gradient")
@@ -47,7 +54,7 @@ def test_audit_shows_sentence_rows_first_and_token_detail_only_when_asked(lm, em
     sentences, _ = answer_units(inp, "sentence")
     assert [u.text for u in coarse.output_units] == [u.text for u in sentences] and len(sentences) >= 2
     # token rows of the second sentence, when the reviewer picks it; they add up to its sentence row
-    at.selectbox(key="attr_detail_sentence").set_value(1).run()
+    settle(_detail_box(at).set_value(1).run())
     assert not at.exception, at.exception
     detail = fresh_results().peek(attribution_key(*args, "sentence", detail=(1, "token")))
     assert [u.text for u in detail.output_units] == [inp.answer[a:b] for a, b in inp.answer_offsets
@@ -58,7 +65,7 @@ def test_audit_shows_sentence_rows_first_and_token_detail_only_when_asked(lm, em
     assert attribution_key(*args, "sentence", detail=(0, "token")) not in fresh_results()
     # words of that sentence are sums of its token rows: no new gradients, and a rerun computes nothing
     misses = fresh_results().misses
-    at.radio(key="attr_detail_unit").set_value("word").run()
+    settle(at.radio(key="attr_detail_unit").set_value("word").run())
     assert not at.exception, at.exception
     words = fresh_results().peek(attribution_key(*args, "sentence", detail=(1, "word")))
     assert words.params["regrouped_from"] == "token" and fresh_results().misses == misses + 1

@@ -11,7 +11,7 @@ from dashboard.components.audit_views import attribution_view, grounding_details
 from dashboard.components.exports import export_buttons
 from dashboard.components.safe import md_escape, show_error
 from dashboard.compute import (DEFAULT_GRANULARITY, DEFAULT_METHOD, DEFAULT_PRECISION, DETAIL_GRANULARITIES,
-                               attribution_key, generate_answer, results, run_attribution, run_attribution_detail,
+                               TIME_LIMIT_S, attribution_key, generate_answer, results, run_attribution, run_attribution_detail,
                                run_grounding)
 from explainers import list_methods
 from explainers.demo import load_demos
@@ -47,6 +47,21 @@ def chosen_precision(method: str) -> str:
     if get_explainer("text", method).kind != "gradient":
         return DEFAULT_PRECISION
     return st.session_state.get("attr_precision", DEFAULT_PRECISION)
+
+
+# The cost setting each slow method has, as a control (the time-limit message names them: "fewer steps/samples").
+COST_PARAMS = {"integrated_gradients": ("n_steps", "IG steps", 16, 2, 256),
+               "shapley_sampling": ("n_samples", "Samples", 8, 1, 512),
+               "lime": ("n_samples", "Samples", 64, 8, 2048), "kernel_shap": ("n_samples", "Samples", 64, 8, 2048),
+               "shap": ("max_evals", "Evaluations", 200, 16, 5000)}
+
+
+def cost_params(method: str) -> tuple:
+    """The chosen cost setting of ``method`` as sorted (name, value) pairs (empty for the fast methods)."""
+    if method not in COST_PARAMS:
+        return ()
+    name, _, default, _, _ = COST_PARAMS[method]
+    return ((name, int(st.session_state.get(f"attr_cost_{method}", default))),)
 
 
 def audit_hash(audit: dict) -> str:
@@ -253,7 +268,8 @@ with tab_verdict:
     chosen = attribution_key(audit["question"], audit["sources"], audit["answer"],
                              st.session_state.get("attr_method", DEFAULT_METHOD),
                              st.session_state.get("attr_granularity", DEFAULT_GRANULARITY),
-                             chosen_precision(st.session_state.get("attr_method", DEFAULT_METHOD)))
+                             chosen_precision(st.session_state.get("attr_method", DEFAULT_METHOD)),
+                             params=cost_params(st.session_state.get("attr_method", DEFAULT_METHOD)))
     attribution = results().peek(chosen)
     if attribution is not None:
         audit["model_id"] = attribution.model_id
@@ -298,19 +314,16 @@ with tab_verdict:
         bundle = ReportBundle(report, saved_id, bundle.version, bundle.created_by, bundle.created_at, bundle.verdicts)
     export_buttons([bundle], "audit_export", f"auditlens-audit-{saved_id or 'unsaved'}")
 
-# Filled last: gradients take seconds on a CPU, and every other tab is usable meanwhile.
+# Long attributions run in the background (dashboard/jobs.py): this script run ends at once, so every other
+# control on the page answers while a fragment shows the job's progress.
 attribution = None
 
-
-def _bar_progress(bar):
-    return lambda f, m: bar.progress(min(1.0, max(0.0, f)), text=str(m))
-
-
 with tab_attr:
+    from dashboard.jobs import in_background
     from explainers.registry import get_explainer, guide
 
     methods = list_methods("text")
-    c1, c2, c3 = st.columns([2, 2, 1])
+    c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
     method = c1.selectbox("Method", methods, index=methods.index(DEFAULT_METHOD), key="attr_method",
                           help="\n".join(f"- **{m}**: {guide('text', m)}" for m in methods))
     granularity = c2.selectbox("Prompt units", GRANULARITIES, index=GRANULARITIES.index(DEFAULT_GRANULARITY),
@@ -322,39 +335,47 @@ with tab_attr:
     precision = c3.selectbox("Precision", PRECISIONS, key="attr_precision", disabled=not gradient,
                              help="bf16 (gradient methods): faster on CPUs with bf16 units; the measured "
                                   "difference to fp32 is shown beside the figure. fp32 is exact.")
+    if method in COST_PARAMS:
+        _, cost_label, default, low, high = COST_PARAMS[method]
+        c4.number_input(cost_label, min_value=low, max_value=high, value=default, step=1, key=f"attr_cost_{method}",
+                        help="Fewer is faster and rougher; the time a run may take is limited "
+                             f"({TIME_LIMIT_S:g} s).")
+    params = cost_params(method)
     precision = chosen_precision(method)
     audit_args = (audit["question"], audit["sources"], audit["answer"])
-    key = attribution_key(*audit_args, method, granularity, precision)
-    slow = method in ("integrated_gradients", "shapley_sampling", "lime", "kernel_shap", "partition_shap")
-    base_key = attribution_key(*audit_args, method, "token", precision)
-    if key in results() or (gradient and base_key in results()) or not slow or st.button(
+    key = attribution_key(*audit_args, method, granularity, precision, params=params)
+    slow = method in COST_PARAMS
+    base_key = attribution_key(*audit_args, method, "token", precision, params=params)
+    cached = results().peek(key)
+    if cached is None and gradient and base_key in results():
+        cached = run_attribution(*audit_args, method, granularity, precision=precision, params=params)  # a sum
+    from dashboard.jobs import jobs as _jobs
+
+    if cached is not None:
+        attribution = cached
+    elif not slow or _jobs().get(key) is not None or st.button(
             f"Compute {method} (answer sentences x {granularity})", key="attr_go"):
-        bar = st.progress(0.0, text=f"{method}: starting")
-        try:
-            attribution = run_attribution(*audit_args, method, granularity, progress=_bar_progress(bar),
-                                          precision=precision)
-            audit["model_id"] = attribution.model_id
-        except Exception as exc:  # noqa: BLE001
-            show_error(exc, "Attribution failed")
-        bar.empty()
-        if attribution is not None:
-            attribution_view(attribution, "sentences")
-            sentences = [u.text for u in attribution.output_units]
-            d1, d2 = st.columns([4, 1])
-            picked = d1.selectbox("Token or word detail of one answer sentence", [None, *range(len(sentences))],
-                                  format_func=lambda k: "(none: pick a sentence)" if k is None else
-                                  f"{k + 1}. {sentences[k][:90]}", key="attr_detail_sentence")
-            unit = d2.radio("Rows", DETAIL_GRANULARITIES, horizontal=True, key="attr_detail_unit")
-            if picked is not None and picked < len(sentences):
-                bar = st.progress(0.0, text=f"{method}: {unit}s of sentence {picked + 1}")
-                detail = None
-                try:
-                    detail = run_attribution_detail(*audit_args, method, granularity, picked, unit,
-                                                    progress=_bar_progress(bar), precision=precision)
-                except Exception as exc:  # noqa: BLE001
-                    show_error(exc, "The detail could not be computed")
-                bar.empty()
-                if detail is not None:
-                    attribution_view(detail, "detail")
+        attribution = in_background(
+            key, f"{method} ({granularity})",
+            lambda progress: run_attribution(*audit_args, method, granularity, progress=progress,
+                                             precision=precision, params=params), show_error)
     else:
         st.info(f"{method} runs many forward passes; press the button to compute it (results are kept).")
+    if attribution is not None:
+        audit["model_id"] = attribution.model_id
+        attribution_view(attribution, "sentences")
+        sentences = [u.text for u in attribution.output_units]
+        d1, d2 = st.columns([4, 1])
+        picked = d1.selectbox("Token or word detail of one answer sentence", [None, *range(len(sentences))],
+                              format_func=lambda k: "(none: pick a sentence)" if k is None else
+                              f"{k + 1}. {sentences[k][:90]}", key=f"attr_detail_sentence_{audit_hash(audit)}")
+        unit = d2.radio("Rows", DETAIL_GRANULARITIES, horizontal=True, key="attr_detail_unit")
+        if picked is not None and picked < len(sentences):
+            detail_key = attribution_key(*audit_args, method, granularity, precision, (picked, unit), params)
+            detail = results().peek(detail_key) or in_background(
+                detail_key, f"{method}: {unit}s of sentence {picked + 1}",
+                lambda progress: run_attribution_detail(*audit_args, method, granularity, picked, unit,
+                                                        progress=progress, precision=precision, params=params),
+                show_error)
+            if detail is not None:
+                attribution_view(detail, "detail")

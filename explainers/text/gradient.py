@@ -308,6 +308,7 @@ def _gradient_token_matrix(lm, inp, method, target, x, tick, vjp_batch, baseline
         step_chunk = max(3, grad_rows // seq_len)
         f_in = f_base = None
         for s0 in range(0, len(alphas), step_chunk):
+            tick(0)  # a progress report before each chunk's forward pass: a Stop or time limit acts here too
             a = torch.tensor(alphas[s0:s0 + step_chunk], dtype=x.dtype, device=lm.device)
             w = torch.tensor(weights[s0:s0 + step_chunk], dtype=torch.float32, device=lm.device)
             scaled = (base[None] + a[:, None, None] * delta[None]).requires_grad_(True)

@@ -118,6 +118,22 @@ def test_demo_audit_verdict_restart_and_exports(tmp_path):
                     page.screenshot(path=os.path.join(os.environ["AUDITLENS_SCREENSHOTS"], "audit-first-viewport.png"))
                 page.get_by_role("tab", name="Why: attributions").click()
                 expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=120_000)
+                # a long attribution runs beside the page: another control answers within 2 s meanwhile
+                page.get_by_test_id("stSelectbox").filter(has_text="Method").click()
+                page.get_by_role("option", name="integrated_gradients").click()
+                steps = page.get_by_role("spinbutton", name="IG steps")  # the cost the time-limit message names is a control
+                steps.fill("24")  # one chunk of steps: the Stop below acts at its first progress report
+                steps.press("Enter")
+                expect(page.get_by_role("button", name="Compute integrated_gradients")).to_be_visible(timeout=30_000)
+                page.wait_for_timeout(1_000)
+                page.get_by_role("button", name="Compute integrated_gradients").click()
+                expect(page.get_by_text("The rest of the page stays usable")).to_be_visible(timeout=60_000)
+                page.get_by_text("Audit another answer").click()
+                page.get_by_text("retrieved from a saved index").click()
+                expect(page.get_by_text("No saved index yet")).to_be_visible(timeout=2_000)
+                page.get_by_text("pasted or uploaded").click()
+                # when the job is done the page shows its result by itself (Stop is tested with AppTest)
+                expect(page.get_by_text("IG convergence delta")).to_be_visible(timeout=600_000)
                 page.get_by_role("tab", name="Verdict & export").click()
                 page.get_by_label("Reviewer name").fill("<img src=x onerror=alert(1)>")
                 page.get_by_text("reject", exact=True).click()
