@@ -8,14 +8,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from explainers.colours import ATTRIBUTION_LEGEND, LABEL_CSS, LABEL_LEGEND
 from explainers.types import Grounding, SentenceGrounding, TextAttribution
 
 from .figures import attribution_heatmap, steps_figure
 from .safe import md_escape
 
-LABEL_STYLE = {"supported": "background-color: rgba(0,160,60,0.25)",
-               "unsupported": "background-color: rgba(220,40,40,0.30)",
-               "contradicted": "background-color: rgba(240,140,0,0.35)"}
+LABEL_STYLE = {label: f"background-color: {css}" for label, css in LABEL_CSS.items()}  # one colour language
 
 
 BACKGROUND = {"supported": "green", "unsupported": "red", "contradicted": "orange"}
@@ -73,8 +72,7 @@ def grounding_summary(grounding: Grounding) -> None:
     c1.metric("Answer support probability", percent(grounding.answer_support_probability))
     c2.metric("Sentences flagged", f"{n_bad} of {len(grounding.sentences)}")
     st.markdown(coloured_answer(grounding))
-    st.caption("Green: supported by the sources; red: unsupported; orange: contradicted. **Bold**: words no "
-               "source has.")
+    st.caption(LABEL_LEGEND.capitalize() + " **Bold**: words no source has.")
     for k, s in enumerate(grounding.sentences, 1):
         if s.label != "supported":
             reasons = "; ".join(s.reasons[:2]) if s.reasons else "no reason recorded"
@@ -135,6 +133,7 @@ def attribution_view(a: TextAttribution, key: str = "") -> None:
                    "not the sum of its tokens' saliencies.")
     if not np.isfinite(a.scores).all() or not np.abs(a.scores).max(initial=0.0) > 0:
         st.info("No signal: every attribution is zero for this input.")
+    st.caption(ATTRIBUTION_LEGEND.capitalize())
     st.plotly_chart(attribution_heatmap(a), key=f"heat_{a.method}_{a.granularity}_{key}")
     left, right = st.columns(2)
     with left:
