@@ -191,6 +191,18 @@ def test_cnn_vs_llm_page_compares_both(lm, classifier):
     assert not at.exception, at.exception
     captions = [t.value for t in at.text]
     assert any("espresso" in c for c in captions) and any("deletion AUC" in c for c in captions)
+    assert any("Analysed\\: the sample image coffee" in i.value for i in at.info), [i.value for i in at.info]
+    # an uploaded image is the one analysed, and the page says so (the sample stays selected in its box)
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(buf, format="PNG")
+    at.file_uploader(key="cnn_upload").set_value(("red.png", buf.getvalue(), "image/png"))
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert any("Analysed\\: the uploaded image red\\.png" in i.value for i in at.info), [i.value for i in at.info]
 
 
 def test_audit_with_sources_retrieved_from_a_saved_index(lm, embedder, db, tmp_path, monkeypatch):

@@ -4,6 +4,7 @@ import streamlit as st
 
 from dashboard.auth import require_identity
 from dashboard.components.figures import curves_figure, heatmap_figure, units_figure
+from dashboard.components.safe import md_escape
 from dashboard.compute import run_side_by_side
 from explainers import ExplainerError, list_methods
 from explainers.colours import ATTRIBUTION_LEGEND, POSITIVE_LEGEND
@@ -21,7 +22,8 @@ with st.form("compare"):
     c1, c2 = st.columns(2)
     samples = sample_images()
     choice = c1.selectbox("Sample image", list(samples), index=0)
-    upload = c1.file_uploader("…or upload a PNG, JPEG or WebP", type=["png", "jpg", "jpeg", "webp"])
+    upload = c1.file_uploader("…or upload a PNG, JPEG or WebP (used instead of the sample)",
+                              type=["png", "jpg", "jpeg", "webp"], key="cnn_upload")
     cam_method = c1.selectbox("CAM method", [m for m in list_methods("image")], index=list_methods("image").index("gradcam"))
     prompt = c2.text_input("Text prompt", value="The capital of France is", max_chars=1000)
     answer = c2.text_input("Answer to explain", value=" Paris", max_chars=200)
@@ -31,14 +33,17 @@ with st.form("compare"):
 if submitted:
     try:
         image = load_image(upload.getvalue(), name=upload.name) if upload is not None else samples[choice]
+        analysed = f"the uploaded image {upload.name}" if upload is not None else f"the sample image {choice}"
         with st.spinner("Computing both attributions..."):
-            st.session_state["side_by_side"] = (run_side_by_side(choice, image, cam_method, prompt, answer, text_method),
-                                                image)
+            st.session_state["side_by_side"] = (run_side_by_side(upload.name if upload is not None else choice, image,
+                                                                 cam_method, prompt, answer, text_method),
+                                                image, analysed)
     except ExplainerError as exc:
         st.error(str(exc))
 
 if "side_by_side" in st.session_state:
-    pair, image = st.session_state["side_by_side"]
+    pair, image, analysed = st.session_state["side_by_side"]
+    st.info(md_escape(f"Analysed: {analysed}."), icon=":material/image:")
     left, right = st.columns(2)
     with left:
         st.subheader("CNN")
