@@ -77,7 +77,7 @@ def test_negation_and_swapped_prizes_are_flagged_the_true_sentence_is_not(embedd
     # both halves of the swapped prizes are caught: each pairs a year with the other prize (every word and its
     # order match the source, so no overlap signal could see it); the reason names the pairing
     assert [s.label for s in g.sentences[1:]] == ["contradicted", "contradicted"], labels
-    assert "1903 with chemistry" in " ".join(g.sentences[1].reasons), g.sentences[1].reasons
+    assert "1903 with Chemistry" in " ".join(g.sentences[1].reasons), g.sentences[1].reasons
     assert g.answer_support_probability < 0.5
     ok = ground("Curie was born in Warsaw in 1867.", [CURIE], embedder=embedder, verifier=verifier)
     assert ok.sentences[0].label == "supported"
@@ -141,7 +141,8 @@ def test_role_checks_follow_the_words_around_each_name_not_word_order():
     assert not role_swaps("The pore geometry was designed by Varga herself, and her co-author Tamás Böröcz "
                           "synthesised the first batches.", source)
     # a quote put in another person's mouth
-    assert misattributions("'Humidity turned out to be the bodyguard,' Tamás Böröcz told reporters.", source)
+    assert misattributions("'Humidity turned out to be the bodyguard,' Tamás Böröcz told reporters.", source) == [
+        "Tamás Böröcz where the source has Varga"]
     assert not misattributions("'Humidity turned out to be the bodyguard,' Varga told reporters.", source)
     # numbers: "from 92 to 68" is the other way round; restating the same order is not
     assert role_swaps("The orchestra grew from 92 to 68 players.", "The orchestra grew from 68 to 92 players.")

@@ -115,6 +115,12 @@ def _contexts(text: str, known: set[str], reach: int = 3) -> dict[str, set[tuple
     return out
 
 
+def _spelling(text: str, known: set[str]) -> dict[str, str]:
+    """Each anchor's normalised form -> how the text spells it ("tamá böröcz" -> "Tamás Böröcz")."""
+    toks = tokens(text)
+    return {name: text[toks[a].start:toks[b].end] for name, a, b in _anchor_spans(text, known)}
+
+
 def role_swaps(claim: str, sentence: str) -> list[str]:
     """Pairs of names or numbers whose surroundings changed places between claim and source.
 
@@ -133,7 +139,8 @@ def role_swaps(claim: str, sentence: str) -> list[str]:
             same = len(c_ctx[a] & s_ctx[a]) + len(c_ctx[b] & s_ctx[b])
             cross = len(c_ctx[a] & s_ctx[b]) + len(c_ctx[b] & s_ctx[a])
             if cross >= same + 2:
-                out.append(f"{a} and {b}")
+                shown = _spelling(claim, known)
+                out.append(f"{shown.get(a, a)} and {shown.get(b, b)}")
     return out + pairing_swaps(claim, sentence, known)
 
 
@@ -151,7 +158,8 @@ def misattributions(claim: str, source: str) -> list[str]:
         rival = max(((len(ctx & s_ctx[b]), b) for b in s_ctx if b != a and not _is_number_anchor(b)
                      and b not in c_ctx), default=(0, ""))
         if rival[0] >= own + 2:
-            out.append(f"{a} where the source has {rival[1]}")
+            out.append(f"{_spelling(claim, known).get(a, a)} where the source has "
+                       f"{_spelling(source, known).get(rival[1], rival[1])}")
     return out
 
 
@@ -179,7 +187,8 @@ def pairing_swaps(claim: str, sentence: str, known: set[str] = frozenset()) -> l
         other_name = any(n2 == n and m2 != m for n2, m2 in s_pairs)
         other_number = any(m2 == m and n2 != n for n2, m2 in s_pairs)
         if other_name and other_number:
-            out.append(f"{n} with {m}")
+            shown = _spelling(claim, known)
+            out.append(f"{shown.get(n, n)} with {shown.get(m, m)}")
     return out
 
 
