@@ -98,8 +98,6 @@ def _poll(key: tuple) -> None:
         return
     waited = time.monotonic() - job.started
     st.progress(job.fraction, text=f"{job.label}: {job.message} ({waited:.0f} s). The rest of the page stays usable.")
-    st.button("Stop", key=f"stop_{abs(hash(key))}", icon=":material/stop_circle:", on_click=_request_stop,
-              args=(key,))  # a callback: it acts on the click whichever run (page or fragment) comes next
 
 
 def _request_stop(key: tuple) -> None:
@@ -115,6 +113,10 @@ def in_background(key: tuple, label: str, fn: Callable[[Callable[[float, str], N
     job = jobs().submit(key, label, fn)
     if not job.done:
         _poll(key)
+        # outside the fragment, which redraws every second (a click on a button it redraws can be lost), and a
+        # callback, which acts before the next run whatever that run is
+        st.button("Stop", key=f"stop_{abs(hash(key))}", icon=":material/stop_circle:", on_click=_request_stop,
+                  args=(key,))
         return None
     if job.error is not None:
         show_error(job.error, f"{label} failed")
