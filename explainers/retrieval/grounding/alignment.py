@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from .lexicon import ANTONYM, CAUSAL, NEGATION_PHRASES, NEGATION_WORDS, QUANTIFIER_WORDS
 from .fusion import ALIGNMENT_FEATURES
-from .lexical import _MONTHS, _norm, number_values, tokens
+from .lexical import _MONTHS, _norm, name_tokens, number_values, tokens
 
 _CAUSAL_RE = re.compile(r"\b(" + "|".join(re.escape(c) for c in sorted(CAUSAL, key=len, reverse=True)) + r")\b",
                         re.IGNORECASE)
@@ -41,20 +41,22 @@ def negation_count(text: str) -> int:
 # "each" and "any" distribute or generalise without changing what is claimed ("each gram took up 3.2 mmol");
 # they are left out of the quantifier check.
 _WEAK_QUANTIFIERS = frozenset({"each", "any"})
-# Function words that carry a role next to a name or number ("from 68 to 92", "by Varga").
 _HEDGE = re.compile(r"\b(?:up to|about|around|roughly|nearly|almost|approximately|at least|at most|more than|"
                     r"fewer than|less than|over|under|some|partly|mostly|mainly)\b", re.IGNORECASE)
+# Function words that carry a role next to a name or number ("from 68 to 92", "by Varga").
 _ROLE_WORDS = frozenset("from to by than against over under between after before of for".split())
 _CLAUSE_END = re.compile(r"[,;:()]|\b(?:and|but|while|whereas|although|though|which|who)\b", re.IGNORECASE)
 NEGATION_SCOPE = 2  # content words after a negation cue that it negates, within its clause
 NEGATION_COVERAGE = 0.75  # share of the claim's content words the sentence must hold for a negation flip to count
 
 
+_NEGATION_CUE = re.compile(r"\b(?:" + "|".join(sorted(NEGATION_WORDS | {re.escape(p) for p in NEGATION_PHRASES},
+                                                     key=len, reverse=True)) + r")\b|n't\b", re.IGNORECASE)
+
+
 def _negated(text: str) -> tuple[set[str], set[str]]:
     """(content words in the scope of a negation cue, the other content words)."""
-    low = text.replace("’", "'")
-    cues = [m.end() for m in re.finditer(r"\b(?:" + "|".join(sorted(NEGATION_WORDS | {re.escape(p) for p in
-            NEGATION_PHRASES}, key=len, reverse=True)) + r")\b|n't\b", low, re.IGNORECASE)]
+    cues = [m.end() for m in _NEGATION_CUE.finditer(text.replace("’", "'"))]
     toks = [t for t in tokens(text) if t.content and not t.is_number]
     negated: set[str] = set()
     for end in cues:
@@ -131,6 +133,7 @@ def role_swaps(claim: str, sentence: str) -> list[str]:
     known = _names(claim) | _names(sentence)
     c_ctx, s_ctx = _contexts(claim, known), _contexts(sentence, known)
     shared = [a for a in c_ctx if a in s_ctx]
+    shown = _spelling(claim, known)
     out = []
     for i, a in enumerate(shared):
         for b in shared[i + 1:]:
@@ -139,7 +142,6 @@ def role_swaps(claim: str, sentence: str) -> list[str]:
             same = len(c_ctx[a] & s_ctx[a]) + len(c_ctx[b] & s_ctx[b])
             cross = len(c_ctx[a] & s_ctx[b]) + len(c_ctx[b] & s_ctx[a])
             if cross >= same + 2:
-                shown = _spelling(claim, known)
                 out.append(f"{shown.get(a, a)} and {shown.get(b, b)}")
     return out + pairing_swaps(claim, sentence, known)
 
@@ -150,6 +152,7 @@ def misattributions(claim: str, source: str) -> list[str]:
     least two words more than the source's words around A itself."""
     known = _names(claim) | _names(source)
     c_ctx, s_ctx = _contexts(claim, known), _contexts(source, known)
+    shown, source_shown = _spelling(claim, known), _spelling(source, known)
     out = []
     for a, ctx in c_ctx.items():
         if a not in s_ctx or _is_number_anchor(a):
@@ -158,8 +161,7 @@ def misattributions(claim: str, source: str) -> list[str]:
         rival = max(((len(ctx & s_ctx[b]), b) for b in s_ctx if b != a and not _is_number_anchor(b)
                      and b not in c_ctx), default=(0, ""))
         if rival[0] >= own + 2:
-            out.append(f"{_spelling(claim, known).get(a, a)} where the source has "
-                       f"{_spelling(source, known).get(rival[1], rival[1])}")
+            out.append(f"{shown.get(a, a)} where the source has {source_shown.get(rival[1], rival[1])}")
     return out
 
 
@@ -182,12 +184,12 @@ def pairing_swaps(claim: str, sentence: str, known: set[str] = frozenset()) -> l
     """A number paired with a different name than in the source, where the source pairs each of the two with
     another ("in 1911 the Nobel Prize in Physics" where the source has "Physics in 1903 ... Chemistry in 1911")."""
     c_pairs, s_pairs = _clause_pairs(claim, known), _clause_pairs(sentence, known)
+    shown = _spelling(claim, known)
     out = []
     for n, m in sorted(c_pairs - s_pairs):
         other_name = any(n2 == n and m2 != m for n2, m2 in s_pairs)
         other_number = any(m2 == m and n2 != n for n2, m2 in s_pairs)
         if other_name and other_number:
-            shown = _spelling(claim, known)
             out.append(f"{shown.get(n, n)} with {shown.get(m, m)}")
     return out
 
@@ -226,11 +228,8 @@ def compare(claim: str, sentence: str, window: str, source_words: frozenset | se
         reasons.append(f"numbers not in the cited evidence: {', '.join(missing_nums)} (it gives "
                        f"{', '.join(sorted(w_nums)[:5])})")
 
-    first_is_name = len(c_toks) > 1 and c_toks[1].is_name  # a capitalised first word alone is no name
     near = w_words | {t.norm for t in tokens(nearby)} if nearby else w_words
-    moved = sorted({t.text for t in c_toks if t.is_name and not t.is_number and t.content
-                    and (t is not c_toks[0] or first_is_name)
-                    and t.norm not in near and t.norm in source_words})
+    moved = sorted({t.text for t in name_tokens(c_toks) if t.norm not in near and t.norm in source_words})
     if moved:
         signals["name_mismatch"] = float(len(moved))
         reasons.append(f"{', '.join(moved)} appear in the sources, but not where this claim's facts are")

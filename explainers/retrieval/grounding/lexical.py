@@ -120,6 +120,13 @@ def number_values(text: str) -> set[str]:
     return out
 
 
+def name_tokens(toks: Sequence[_Tok]) -> list[_Tok]:
+    """The content tokens that are names. A capitalised first word is a name only when the next word is
+    capitalised too ("According to ...", "Researchers found ..." are not names; "Napoleon Bonaparte ..." is)."""
+    first_is_name = len(toks) > 1 and toks[1].is_name
+    return [t for k, t in enumerate(toks) if t.is_name and not t.is_number and t.content and (k > 0 or first_is_name)]
+
+
 def _number_forms(tok: _Tok) -> set[str]:
     t = tok.norm.rstrip("%")
     return {t, t.replace(",", "")}
@@ -224,11 +231,7 @@ def lexical_signals(sentence: str, question: str, src: SourceIndex) -> tuple[dic
     def known_number(t: _Tok) -> bool:
         return bool(_number_forms(t) & src.numbers) or bool(t.text[0].isdigit() and number_values(t.text) & src.values)
     novel_numbers = [t for t in content if t.is_number and not known_number(t) and t.norm not in q_words]
-    # A capitalised first word is a name only when the next word is capitalised too ("According to ...",
-    # "Researchers found ..." are not names; "Napoleon Bonaparte founded ..." is).
-    first_is_name = len(toks) > 1 and toks[1].is_name
-    novel_names = [t for t in content if t.is_name and not t.is_number and t.norm not in src.words
-                   and t.norm not in q_words and (t is not toks[0] or first_is_name)]
+    novel_names = [t for t in name_tokens(toks) if t.norm not in src.words and t.norm not in q_words]
     signals = {
         "content_support": len(supported) / len(content) if content else 1.0,
         "source_recall": len(added_supported) / len(added) if added else 1.0,
