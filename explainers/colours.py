@@ -33,10 +33,25 @@ POSITIVE_LEGEND = ("Grad-CAM heat is never negative, so it uses only the positiv
                    "white: no evidence; blue: strongest evidence for the predicted class.")
 POSITIVE_COLORBAR_TITLE = "blue: evidence<br>for the class"
 
-LABEL_RGBA = {"supported": (0, 160, 60, 0.25), "unsupported": (220, 40, 40, 0.30),
-              "contradicted": (240, 140, 0, 0.35)}
+# The one label map: every view of a grounding label (tint, solid bar, Streamlit badge) derives from these rows.
+LABEL_RGB = {"supported": (0, 160, 60), "unsupported": (220, 40, 40), "contradicted": (240, 140, 0)}
+LABEL_ALPHA = {"supported": 0.25, "unsupported": 0.30, "contradicted": 0.35}  # tints behind text stay readable
+# Streamlit Markdown (``:green-background[...]``) takes only its own named colours: the name of each row's hue.
+LABEL_STREAMLIT = {"supported": "green", "unsupported": "red", "contradicted": "orange"}
+LABEL_RGBA = {k: (*rgb, LABEL_ALPHA[k]) for k, rgb in LABEL_RGB.items()}
 LABEL_CSS = {k: f"rgba({r},{g},{b},{a:.2f})" for k, (r, g, b, a) in LABEL_RGBA.items()}
+LABEL_SOLID_CSS = {k: _css(rgb) for k, rgb in LABEL_RGB.items()}  # bars and marks drawn without transparency
 LABEL_LEGEND = "green: supported by a source; red: unsupported; orange: contradicted by a source."
+
+
+def triage_css(support_probability: float, flag_below: float, accept_above: float) -> str:
+    """Solid colour of a support value's triage band, in the label colours: flagged red, auto-accepted green,
+    to review (between the two thresholds) orange."""
+    if support_probability < flag_below:
+        return LABEL_SOLID_CSS["unsupported"]
+    if support_probability >= accept_above:
+        return LABEL_SOLID_CSS["supported"]
+    return LABEL_SOLID_CSS["contradicted"]
 
 
 def _over_white(r: int, g: int, b: int, a: float) -> tuple[int, int, int]:

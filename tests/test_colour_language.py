@@ -189,3 +189,45 @@ def test_pdf_supported_rows_are_green_not_pink_and_labels_do_not_wrap():
     text = "\n".join(p.extract_text() for p in mixed)
     assert not re.search(r"unsupporte\s+d|contradicte\s+d|supporte\s+d", text)
     assert text.count("unsupported") >= 2 and text.count("contradicted") >= 2  # summary and grounding table
+
+
+# ------------------------------------------------------------------ one label colour map
+
+def _stats_with_bins(edges: tuple[float, ...]):
+    from explainers.batch.stats import RunStats
+
+    return RunStats(n_items=len(edges) - 1, n_bad_rows=0, status_counts={}, flagged_share=0.0, histogram_edges=edges,
+                    histogram_counts=tuple(1 for _ in edges[1:]), by_model=(), by_source=())
+
+
+def test_triage_bands_use_the_label_colours_in_the_app_and_the_run_report():
+    from dashboard.components.dataset_views import histogram_figure
+    from explainers.batch.triage import TriagePolicy
+    from explainers.colours import LABEL_SOLID_CSS
+    from explainers.report.run_export import histogram_svg
+
+    stats = _stats_with_bins((0.0, 0.2, 0.4, 0.6, 0.8, 1.0))  # centres 0.1 0.3 0.5 0.7 0.9
+    expected = [LABEL_SOLID_CSS[k] for k in ("unsupported", "unsupported", "contradicted", "contradicted", "supported")]
+    figure = histogram_figure(stats, TriagePolicy(flag_below=0.4, accept_above=0.8))
+    assert list(figure.data[0].marker.color) == expected
+    assert [b["fill"] for b in histogram_svg(stats, flag_below=0.4, accept_above=0.8)["bars"]] == expected
+
+
+def test_label_colours_are_written_once_in_the_whole_tree():
+    """No module but explainers/colours.py maps a label to a colour, nor spells a colour of its own for one."""
+    from pathlib import Path
+
+    from dashboard.components.audit_views import BACKGROUND
+    from explainers.colours import LABEL_RGB, LABEL_STREAMLIT
+
+    root = Path(__file__).resolve().parents[1]
+    label_to_colour = re.compile(r"""["'](?:supported|unsupported|contradicted)["']\s*:\s*(?:\(|["'](?:#|rgb|green|red|orange))""")
+    offenders = []
+    for path in [*(root / "explainers").rglob("*.py"), *(root / "dashboard").rglob("*.py")]:
+        if path.name == "colours.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        offenders += [f"{path.relative_to(root)}: {m.group(0)}" for m in label_to_colour.finditer(text)]
+        offenders += [f"{path.relative_to(root)}: {h}" for h in re.findall(r"#(?:d62728|2ca02c|ff7f0e)\b", text, re.I)]
+    assert offenders == []
+    assert BACKGROUND == LABEL_STREAMLIT and set(LABEL_STREAMLIT) == set(LABEL_RGB)

@@ -8,16 +8,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explainers.colours import ATTRIBUTION_LEGEND, LABEL_CSS, LABEL_LEGEND
+from explainers.colours import ATTRIBUTION_LEGEND, LABEL_CSS, LABEL_LEGEND, LABEL_STREAMLIT
 from explainers.types import Grounding, SentenceGrounding, TextAttribution
 
 from .figures import attribution_heatmap, steps_figure
 from .safe import md_escape
 
 LABEL_STYLE = {label: f"background-color: {css}" for label, css in LABEL_CSS.items()}  # one colour language
-
-
-BACKGROUND = {"supported": "green", "unsupported": "red", "contradicted": "orange"}
+BACKGROUND = LABEL_STREAMLIT  # Streamlit's named colour of each label's hue
 
 
 def coloured_answer(grounding: Grounding) -> str:

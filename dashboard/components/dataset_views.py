@@ -6,13 +6,13 @@ import plotly.graph_objects as go
 
 from explainers.batch.stats import LabelMetrics, RunStats
 from explainers.batch.triage import TriagePolicy
+from explainers.colours import triage_css
 
 
 def histogram_figure(stats: RunStats, policy: TriagePolicy) -> go.Figure:
     edges = stats.histogram_edges
     centres = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
-    colours = ["#d62728" if c < policy.flag_below else "#2ca02c" if c >= policy.accept_above else "#ff7f0e"
-               for c in centres]
+    colours = [triage_css(c, policy.flag_below, policy.accept_above) for c in centres]
     fig = go.Figure(go.Bar(x=centres, y=list(stats.histogram_counts), width=[b - a for a, b in zip(edges, edges[1:])],
                            marker_color=colours, hovertemplate="support %{x:.2f}: %{y} answers<extra></extra>"))
     for x, text in ((policy.flag_below, "flag"), (policy.accept_above, "auto-accept")):

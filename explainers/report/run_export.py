@@ -22,6 +22,7 @@ import jinja2
 from ..batch.calibrate import LABEL_OF_VERDICT
 from ..batch.runs import Item, Run, RunStore
 from ..batch.stats import RunStats, run_stats
+from ..colours import triage_css
 from ..types import SCHEMA_VERSION
 from .html import CSP
 
@@ -196,7 +197,7 @@ def histogram_svg(stats: RunStats, flag_below: float = 0.5, accept_above: float 
         h = (base - 24) * c / top
         lo, hi = stats.histogram_edges[k], stats.histogram_edges[k + 1]
         centre = (lo + hi) / 2  # coloured by the triage band the bin falls in
-        fill = "#d62728" if centre < flag_below else "#2ca02c" if centre >= accept_above else "#ff7f0e"
+        fill = triage_css(centre, flag_below, accept_above)
         bars.append({"x": round(left + k * bar_w + 1, 1), "y": round(base - h, 1), "w": round(bar_w - 2, 1),
                      "h": round(h, 1), "fill": fill, "title": f"{lo:.1f}-{hi:.1f}: {c} answers"})
     ticks = [{"x": round(left + k * plot_w / 5, 1), "label": f"{k / 5:.1f}"} for k in range(6)]
