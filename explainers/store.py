@@ -9,18 +9,24 @@ a committed verdict.
 from __future__ import annotations
 
 import os
+import random
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import (Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text,
-                        UniqueConstraint, create_engine, event, func, select)
+                        UniqueConstraint, create_engine, event, func, or_, select)
 from sqlalchemy.engine import Engine
 
 from .errors import InputError
 from .types import AuditReport, from_json, to_json
 
 VERDICTS = ("accept", "edit", "reject")
+_VERSION_ATTEMPTS = 50  # a save that loses the race for a version number this many times in a row gives up
+# What the Review queue lists (StoredAudit's fields, in order): never report_json, which can be megabytes per row.
+_ROW_COLUMNS = ("id", "audit_key", "version", "question", "answer", "model_id", "support_probability",
+                "created_by", "created_at")
 metadata = MetaData()
 
 audits = Table(
@@ -35,6 +41,8 @@ audits = Table(
     Column("report_json", Text, nullable=False),
     Column("created_by", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # one row per version of a key, so two writers cannot both store "version 2" (migration 0003)
+    Index("uq_audits_key_version", "audit_key", "version", unique=True),
 )
 
 verdicts = Table(
@@ -180,18 +188,40 @@ class Store:
         return name.strip()[:200]
 
     def save_audit(self, report: AuditReport, created_by: str, audit_key: str | None = None) -> int:
-        """Store a report; with an existing ``audit_key`` it becomes that audit's next version."""
+        """Store a report; with an existing ``audit_key`` it becomes that audit's next version.
+
+        Two writers saving the same key at once may both read the same latest version (PostgreSQL's read
+        committed lets them); the unique (audit_key, version) index refuses the second insert, and that writer
+        reads the latest version again and takes the next one, so each gets its own version.
+        """
+        from sqlalchemy.exc import IntegrityError
+
         who = self._who(created_by)
         key = audit_key or os.urandom(8).hex()
         support = report.grounding.answer_support_probability if report.grounding else None
-        with self.engine.begin() as conn:
-            version = conn.execute(select(func.coalesce(func.max(audits.c.version), 0))
-                                   .where(audits.c.audit_key == key)).scalar_one() + 1
-            res = conn.execute(audits.insert().values(
-                audit_key=key, version=version, question=report.question, answer=report.answer,
-                model_id=report.model_id, support_probability=support, report_json=to_json(report),
-                created_by=who, created_at=datetime.now(timezone.utc)))
-            return int(res.inserted_primary_key[0])
+        report_json = to_json(report)
+        for attempt in range(_VERSION_ATTEMPTS):
+            version = None
+            try:
+                with self.engine.begin() as conn:
+                    version = conn.execute(select(func.coalesce(func.max(audits.c.version), 0))
+                                           .where(audits.c.audit_key == key)).scalar_one() + 1
+                    res = conn.execute(audits.insert().values(
+                        audit_key=key, version=version, question=report.question, answer=report.answer,
+                        model_id=report.model_id, support_probability=support, report_json=report_json,
+                        created_by=who, created_at=datetime.now(timezone.utc)))
+                    return int(res.inserted_primary_key[0])
+            except IntegrityError:
+                if not self._version_taken(key, version):
+                    raise  # another constraint: not a lost race, retrying would not help
+                time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # spread out the writers that collided
+        raise InputError(f"could not save a new version of audit {key!r}: {_VERSION_ATTEMPTS} other writers "
+                         "saved one first; try again")
+
+    def _version_taken(self, audit_key: str, version: int) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(audits.c.id).where(audits.c.audit_key == audit_key,
+                                                          audits.c.version == version)).first() is not None
 
     def add_verdict(self, audit_id: int, verdict: str, reviewer: str, note: str = "",
                     edited_answer: str | None = None) -> int:
@@ -216,22 +246,27 @@ class Store:
         return from_json(row[0])
 
     def list_audits(self, reviewer: str | None = None, verdict: str | None = None) -> list[StoredAudit]:
+        """Every stored audit, newest first, with its latest verdict: the row columns only, never a report body."""
+        return self._rows(reviewer=reviewer, verdict=verdict)
+
+    def _rows(self, audit_key: str | None = None, reviewer: str | None = None,
+              verdict: str | None = None) -> list[StoredAudit]:
         latest = (select(verdicts.c.audit_id, func.max(verdicts.c.id).label("vid"))
                   .group_by(verdicts.c.audit_id).subquery())
-        q = (select(audits, verdicts.c.verdict, verdicts.c.reviewer)
+        q = (select(*(audits.c[name] for name in _ROW_COLUMNS), verdicts.c.verdict, verdicts.c.reviewer)
              .outerjoin(latest, latest.c.audit_id == audits.c.id)
-             .outerjoin(verdicts, verdicts.c.id == latest.c.vid)
-             .order_by(audits.c.id.desc()))
-        out = []
+             .outerjoin(verdicts, verdicts.c.id == latest.c.vid))
+        if audit_key is not None:
+            q = q.where(audits.c.audit_key == audit_key).order_by(audits.c.version, audits.c.id)
+        else:
+            q = q.order_by(audits.c.id.desc())
+        if verdict:
+            q = q.where(verdicts.c.verdict == verdict)
+        if reviewer:
+            q = q.where(or_(verdicts.c.reviewer == reviewer, audits.c.created_by == reviewer))
         with self.engine.connect() as conn:
-            for r in conn.execute(q):
-                if verdict and r.verdict != verdict:
-                    continue
-                if reviewer and r.reviewer != reviewer and r.created_by != reviewer:
-                    continue
-                out.append(StoredAudit(r.id, r.audit_key, r.version, r.question, r.answer, r.model_id,
-                                       r.support_probability, r.created_by, r.created_at, r.verdict, r.reviewer))
-        return out
+            return [StoredAudit(*(r._mapping[name] for name in _ROW_COLUMNS), r.verdict, r.reviewer)
+                    for r in conn.execute(q)]
 
     def audit_meta(self, audit_id: int) -> dict:
         """Id, key, version, author and time of one stored audit (no report body)."""
@@ -243,8 +278,8 @@ class Store:
         return dict(row._mapping)
 
     def versions(self, audit_key: str) -> list[StoredAudit]:
-        """Every version of one audit, oldest first."""
-        return [a for a in reversed(self.list_audits()) if a.audit_key == audit_key]
+        """Every version of one audit, in version order (its own rows only, no report body)."""
+        return self._rows(audit_key=audit_key)
 
     def history(self, audit_id: int) -> list[dict]:
         with self.engine.connect() as conn:

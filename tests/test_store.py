@@ -133,3 +133,87 @@ def test_backup_copies_a_consistent_store_while_writers_run(tmp_path):
     assert copy.count_verdicts() == info["verdicts"] and copy.load_report(audit).answer == _report().answer
     with pytest.raises(InputError, match="exists"):
         store.backup(str(tmp_path / "backup.db"))
+
+
+def _statements(store: Store) -> list[tuple[str, object]]:
+    """Every SQL statement the store's engine runs from now on, with its parameters."""
+    from sqlalchemy import event
+
+    seen: list[tuple[str, object]] = []
+    event.listen(store.engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, params, context, many: seen.append((statement, params)))
+    return seen
+
+
+def test_listing_and_versions_read_no_report_body(url, monkeypatch):
+    """The Review queue lists rows: neither list_audits nor versions fetches (or parses) a report's JSON."""
+    store = Store(url)
+    first = store.save_audit(_report(), "ana")
+    key = store.audit_meta(first)["audit_key"]
+    store.save_audit(_report("Paris."), "ben", audit_key=key)
+    other = store.save_audit(_report("Lyon."), "cy")
+    store.add_verdict(first, "accept", "dee")
+    import explainers.store as store_module
+
+    def no_parse(_text):
+        raise AssertionError("a listing parsed a report body")
+
+    monkeypatch.setattr(store_module, "from_json", no_parse)
+    seen = _statements(store)
+    listed = store.list_audits()
+    assert [a.id for a in listed] == [other, first + 1, first]
+    assert [a.latest_verdict for a in listed] == [None, None, "accept"]
+    assert [a.id for a in store.list_audits(reviewer="dee")] == [first]
+    assert [a.id for a in store.list_audits(reviewer="cy")] == [other]
+    assert [a.id for a in store.list_audits(verdict="accept")] == [first]
+    n_listing = len(seen)
+    versions = store.versions(key)
+    assert [(v.version, v.answer) for v in versions] == [(1, _report().answer), (2, "Paris.")]
+    assert seen and not [s for s, _ in seen if "report_json" in s]
+    # versions() asks for its own key's rows, not every audit
+    (select_versions,) = [(s, p) for s, p in seen[n_listing:] if s.lstrip().upper().startswith("SELECT")]
+    assert key in str(select_versions[1])
+
+
+def test_concurrent_saves_of_one_audit_get_one_version_each(url):
+    """N writers save a new version of the same audit at once: versions 1..N+1, none twice.
+
+    Each writer's first read of the latest version is held open until all N have read it (PostgreSQL), so
+    all of them try the same version number; on SQLite BEGIN IMMEDIATE queues them, so the hold is a pause."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import event
+
+    n = 8
+    store = Store(url)
+    key = store.audit_meta(store.save_audit(_report(), "ana"))["audit_key"]
+    barrier = threading.Barrier(n, timeout=30) if store.engine.dialect.name == "postgresql" else None
+    first_read = threading.local()
+
+    def hold(conn, cursor, statement, params, context, many):
+        if "max(audits.version)" in statement and not getattr(first_read, "done", False):
+            first_read.done = True
+            barrier.wait() if barrier is not None else time.sleep(0.05)
+
+    event.listen(store.engine, "after_cursor_execute", hold)
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        ids = list(pool.map(lambda k: store.save_audit(_report(f"Paris {k}."), f"w{k}", audit_key=key), range(n)))
+    event.remove(store.engine, "after_cursor_execute", hold)
+    versions = store.versions(key)
+    assert sorted(v.version for v in versions) == list(range(1, n + 2))
+    assert sorted(v.id for v in versions[1:]) == sorted(ids)
+    answers = {v.id: v.answer for v in versions}
+    assert sorted(answers[i] for i in ids) == sorted(f"Paris {k}." for k in range(n))
+
+
+def test_the_store_refuses_a_second_row_with_the_same_version(url):
+    from sqlalchemy.exc import IntegrityError
+
+    store = Store(url)
+    key = store.audit_meta(store.save_audit(_report(), "ana"))["audit_key"]
+    with pytest.raises(IntegrityError), store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO audits (audit_key, version, question, answer, model_id, report_json, created_by, created_at)"
+            f" VALUES ('{key}', 1, 'q', 'a', 'm', '{{}}', 'x', CURRENT_TIMESTAMP)")
+    assert [v.version for v in store.versions(key)] == [1]

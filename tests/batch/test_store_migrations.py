@@ -122,3 +122,63 @@ def test_a_store_from_a_newer_release_is_refused(tmp_path):
     store.engine.dispose()
     with pytest.raises(InputError, match="newer"):
         Store(url)
+
+
+def _write_store_at(url: str, revision: str) -> None:
+    """An empty store as the given release wrote it: the pre-migration tables, or migrations up to ``revision``."""
+    engine = create_engine(url)
+    if revision == "released":
+        RELEASED.create_all(engine)
+    else:
+        from alembic import command
+
+        from explainers.migrations import _config
+
+        with engine.begin() as conn:
+            command.upgrade(_config(conn), revision)
+    engine.dispose()
+
+
+@pytest.mark.parametrize("revision", ["released", "0002_runs"])
+def test_duplicate_versions_from_a_race_are_renumbered_and_nothing_is_lost(url, revision):
+    """A store in which racing writers stored two "version 2"s (and two "version 1"s of another audit) upgrades:
+    every row keeps its id, report and verdicts; the later row of each pair gets the next free version."""
+    _write_store_at(url, revision)
+    # (key, version) in the order written; rows 3 and 6 repeat a version an earlier row already has
+    written = [("a", 1), ("a", 2), ("a", 2), ("a", 3), ("b", 1), ("b", 1), ("c", 1)]
+    reports = [_report(k) for k in range(len(written))]
+    now = datetime.now(timezone.utc)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for (key, version), r in zip(written, reports):
+            conn.execute(RELEASED_AUDITS.insert().values(
+                audit_key=key, version=version, question=r.question, answer=r.answer, model_id=r.model_id,
+                support_probability=r.grounding.answer_support_probability, report_json=to_json(r),
+                created_by="ana", created_at=now))
+        for audit_id, verdict in [(2, "accept"), (3, "reject"), (3, "accept"), (6, "reject")]:
+            conn.execute(RELEASED_VERDICTS.insert().values(audit_id=audit_id, verdict=verdict, note=f"on {audit_id}",
+                                                           reviewer="bo", created_at=now))
+    engine.dispose()
+
+    store = Store(url)  # upgrades to HEAD
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one() == HEAD
+    by_id = {a.id: a for a in store.list_audits()}
+    assert sorted(by_id) == list(range(1, len(written) + 1))
+    assert {i: (by_id[i].audit_key, by_id[i].version) for i in by_id} == {
+        1: ("a", 1), 2: ("a", 2), 3: ("a", 4), 4: ("a", 3), 5: ("b", 1), 6: ("b", 2), 7: ("c", 1)}
+    for i, original in enumerate(reports, 1):
+        assert results_equal(store.load_report(i), original)
+    assert [(h["verdict"], h["note"]) for h in store.history(3)] == [("reject", "on 3"), ("accept", "on 3")]
+    assert [h["verdict"] for h in store.history(6)] == ["reject"] and store.count_verdicts() == 4
+    assert [v.id for v in store.versions("a")] == [1, 2, 4, 3]  # version order; row 3 is now version 4
+    # the next save of each audit takes the version after its highest, and the index refuses a repeat
+    assert store.audit_meta(store.save_audit(_report(9), "cy", audit_key="a"))["version"] == 5
+    assert store.audit_meta(store.save_audit(_report(9), "cy", audit_key="b"))["version"] == 3
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError), store.engine.begin() as conn:
+        r = _report(10)
+        conn.execute(RELEASED_AUDITS.insert().values(
+            audit_key="c", version=1, question=r.question, answer=r.answer, model_id="m", report_json=to_json(r),
+            created_by="x", created_at=now))
