@@ -167,3 +167,24 @@ def test_meaning_support_credits_reworded_claims_and_names_the_unmatched_word(em
     # "medicine" has nothing like it in the evidence: it is the weakest word and is named
     assert wrong.signals["weakest_word_match"] < para.signals["weakest_word_match"]
     assert any("'medicine'" in r for r in wrong.reasons), wrong.reasons
+
+
+def test_ground_without_an_embedder_reads_meaning_with_the_default_one():
+    """The public call ``ground(answer, sources)`` with the default detector used to fail with KeyError
+    'meaning_support': its fusion reads signals only an embedder gives. Now the default embedder is loaded."""
+    from explainers.retrieval.grounding import ground
+
+    g = ground("Marie Curie was born in Warsaw.", ["Marie Curie was born in Warsaw in 1867."], "Where was she born?")
+    assert g.sentences[0].label == "supported"
+    assert "meaning_support" in g.sentences[0].signals
+
+
+def test_a_fusion_missing_a_signal_names_it():
+    from explainers.errors import InputError
+    from explainers.retrieval.grounding.fusion import load_fusion
+
+    fusion = load_fusion("verifier")
+    row = dict.fromkeys(fusion.features, 0.5)
+    del row["meaning_support"]
+    with pytest.raises(InputError, match="meaning_support"):
+        fusion.predict([row])

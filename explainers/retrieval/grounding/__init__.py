@@ -47,6 +47,10 @@ def _resolve_verifier(verifier):
     return verifier
 
 
+def _needs_embedder(fusion: Fusion) -> bool:
+    return any(f in fusion.features for f in ("embedding_similarity", "meaning_support", "weakest_word_match"))
+
+
 def ground(answer: str, sources: Sequence[str | Chunk], question: str = "", *, embedder=None, lm=None,
            nli=None, verifier=_DEFAULT, fusion: Fusion | None = None, extra_lm_signals: bool = False,
            samples: int = 3, progress: Callable[[float, str], None] | None = None,
@@ -66,6 +70,10 @@ def ground(answer: str, sources: Sequence[str | Chunk], question: str = "", *, e
     verifier = _resolve_verifier(verifier)
     if fusion is None:
         fusion = load_fusion("verifier" if verifier is not None else ("lm" if lm is not None else "lexical"))
+    if embedder is None and _needs_embedder(fusion):
+        from ...models import load_embedder
+
+        embedder = load_embedder()  # the default detector reads meaning; without vectors it would lack signals
     _check_deadline(deadline)
     if progress:
         progress(0.05, "reading the sources")
@@ -79,11 +87,15 @@ def ground(answer: str, sources: Sequence[str | Chunk], question: str = "", *, e
                              progress=(lambda f, m: progress(0.3 + 0.6 * f, m)) if progress else None)
     _check_deadline(deadline)
     results, rows = [], []
-    for (a, b), ev in zip(spans, evidence):
+    if lm is not None:  # fused where the fusion has it, else shown; each claim read after the answer before it
+        from ...text.context import claim_reliance
+
+        reliance = claim_reliance(lm, question, [c.text for c in chunks], answer, spans)
+    for k, ((a, b), ev) in enumerate(zip(spans, evidence)):
         sentence = answer[a:b]
         signals = ev.signals
-        if lm is not None:  # fused where the fusion has it, else shown
-            signals["context_reliance"] = context_reliance(lm, question, [c.text for c in chunks], sentence)
+        if lm is not None:
+            signals["context_reliance"] = reliance[k]
         if nli is not None:
             premise = ev.window.text if ev.window is not None else chunks[0].text
             signals.update(nli.scores(premise, sentence))

@@ -9,6 +9,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ...errors import InputError
+
 # bigram_support is shown as a signal but left out of the fusion: it rewards copied wording so strongly on
 # extractive QA that paraphrased, correct sentences fall below the threshold (measured: 0.05 vs 0.51).
 LEXICAL_FEATURES = ("content_support", "source_recall", "pair_support", "phrase_support", "novel_numbers", "novel_names",
@@ -65,6 +67,10 @@ class Fusion:
         return math.log1p(value) if name in COUNT_SIGNALS else float(value)
 
     def matrix(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
+        missing = sorted({f for r in rows for f in self.features if f not in r})
+        if missing:
+            raise InputError(f"the fusion needs signals this grounding did not compute: {', '.join(missing)} "
+                             "(pass an embedder / verifier, or a fusion fitted without them)")
         return np.array([[self.transform(f, r[f]) for f in self.features] for r in rows], dtype=np.float64)
 
     def predict(self, rows: Sequence[dict[str, float]]) -> np.ndarray:
