@@ -204,3 +204,21 @@ def test_claims_are_split_and_lm_signals_are_reasons(embedder, lm):
     assert first.signals["prior_word_share"] == 0.0  # its words are in the sources
     prior = next(r for r in second.reasons if r.startswith("the model would have written these"))
     assert "Napoleon" in prior and second.signals["prior_word_share"] > 0.5
+
+
+def test_one_stop_word_list_serves_grounding_and_context_reliance():
+    import re
+    from pathlib import Path
+
+    from explainers.retrieval.grounding import lexical
+    from explainers.retrieval.grounding.lexicon import STOP_WORDS
+    from explainers.text.context import reliance
+
+    assert lexical._STOP is STOP_WORDS and reliance._STOP is STOP_WORDS
+    # function words are not content, and neither side may lose one the other had ("onto", "some", "its")
+    assert {"onto", "some", "its", "each", "the"} <= STOP_WORDS
+    assert [t.norm for t in lexical.tokens("Some of it fell onto the tower") if t.content] == ["fell", "tower"]
+    root = Path(__file__).resolve().parents[2] / "explainers"
+    lists = [str(p.relative_to(root)) for p in root.rglob("*.py")
+             if re.search(r"^_?STOP\w* = (?:set|frozenset)\(", p.read_text(encoding="utf-8"), re.M)]
+    assert lists == ["retrieval/grounding/lexicon.py"]

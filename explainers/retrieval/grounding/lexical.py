@@ -15,12 +15,8 @@ import numpy as np
 from ...text.aggregate import sentence_spans
 from ..ingest import Chunk
 from .lexicon import MULTIPLIERS, NUMBER_WORDS
+from .lexicon import STOP_WORDS as _STOP
 
-_STOP = set("""a an the and or but if then else of to in on at by for with from as is are was were be been being am
-do does did done has have had having it its it's this that these those there here which who whom whose what when where
-why how not no nor so than too very can could should would may might must will shall just also only about into over
-under after before between during while both each few more most other some such own same all any i you he she we they
-me him her us them my your his our their mine yours one ones s t""".split())
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*%?|[^\W\d_]+(?:['’-][^\W\d_]+)*", re.UNICODE)
 _MONTHS = {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
            "november", "december"}

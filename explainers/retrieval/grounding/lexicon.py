@@ -1,10 +1,18 @@
-"""Small word lists shared by the alignment signals and the verifier's training-data recipe.
+"""Small word lists shared by the grounding signals, context reliance and the verifier's training-data recipe.
 
 General English (negation cues, antonym pairs, quantifiers, causal connectives, number words), not tuned to
 any data set.
 """
 
 from __future__ import annotations
+
+# The one stop-word list (grounding's content words, the prior-word check of context reliance): function words,
+# pronouns and quantifier-like determiners that say nothing a source must hold.
+STOP_WORDS = frozenset("""a an the and or but if then else of to in on at by for with from as is are was were be been
+being am do does did done has have had having it its it's this that these those there here which who whom whose what
+when where why how not no nor so than too very can could should would may might must will shall just also only about
+into onto over under after before between during while both each few more most other some such own same all any i you
+he she we they me him her us them my your his our their mine yours one ones s t""".split())
 
 NEGATION_WORDS = frozenset("""not no never none nobody nothing neither nor without cannot n't nowhere""".split())
 NEGATION_PHRASES = ("no longer", "failed to", "fails to", "fail to", "rather than", "instead of", "yet to")
