@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, Sequence
 
 import streamlit as st
 
 from dashboard.resources import embedder, language_model
+from explainers.errors import EmptyInputError
 from explainers.limits import time_limited
 from explainers.retrieval.grounding import ground
 from explainers.text.explain import explain
@@ -229,3 +231,137 @@ def cached_perturbations(question: str, sources: tuple[str, ...], answer: str, w
     if what_if_result is not None and what_if_result.question == question and what_if_result.answer == answer:
         out.append(what_if_result)
     return out
+
+
+# ------------------------------------------------------------------ the Audit page's inputs
+# Parsing, chunking and index saving with every input an argument (the page passes its widgets' values), so they
+# run and are tested without a page; they return what the page shows instead of drawing it.
+
+MAX_SOURCES_CHARS = 20_000  # pasted sources; the widget has no max_chars, which empties an over-long paste silently
+MAX_AUDIT_SOURCE_CHARS = 200_000  # everything one audit grounds and attributes (pasted + uploaded + retrieved)
+
+
+class Upload(Protocol):
+    """What ``st.file_uploader`` returns, and all these functions read of it."""
+
+    name: str
+
+    def getvalue(self) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class GatheredSources:
+    """The sources one audit reads, with what the page should say about them, in the order it happened.
+
+    ``notes``: ("success" | "warning", text) or ("skipped", the ``IngestError`` of a document that was left out);
+    ``refusal``: why the audit does not start (a limit, stated with the counts), else None."""
+
+    texts: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    retrieved: tuple[dict, ...] = ()
+    notes: tuple[tuple[str, Any], ...] = ()
+    refusal: str | None = None
+
+
+def _too_long(what: str, n_chars: int, limit: int, advice: str) -> str:
+    return f"{what} hold {n_chars:,} characters; the limit is {limit:,}. {advice}"
+
+
+def pasted_sources(sources_text: str, case=None) -> tuple[list[str], list[str]]:
+    """Pasted sources split at blank lines, each with its name (the demo's document names while the demo's
+    sources are unchanged, else "pasted k")."""
+    texts = [p.strip() for p in sources_text.split("\n\n") if p.strip()]
+    names = [case.source_names[k] if case and k < len(case.source_names) and texts == list(case.sources) else
+             f"pasted {k + 1}" for k in range(len(texts))]
+    return texts, names
+
+
+def save_uploads_as_index(name: str, uploads: Sequence[Upload], load_embedder: Callable[[], Any] = embedder,
+                          max_chars: int = 800) -> tuple[int, int]:
+    """Chunk the uploaded documents into the named index (created, or added to): (new chunks, chunks in all).
+
+    Unreadable uploads are left out here (reading the sources reports them)."""
+    from explainers.retrieval.index import ChunkIndex, named_index_dir
+    from explainers.retrieval.ingest import IngestError, chunk_document, parse_document
+
+    target = named_index_dir(name)  # validated: a plain name inside the data directory
+    index = ChunkIndex.load(target, load_embedder()) if (target / "manifest.json").is_file() else \
+        ChunkIndex(load_embedder())
+    chunks = []
+    for up in uploads:
+        try:
+            for doc in parse_document(up.getvalue(), up.name):
+                chunks += chunk_document(doc, max_chars)
+        except IngestError:
+            pass
+    added = index.add(chunks)
+    index.save(target)
+    return added, len(index)
+
+
+def retrieve_sources(index_name: str, question: str, top_k: int, load_embedder: Callable[[], Any] = embedder):
+    """The ``top_k`` chunks of a saved index closest to the question: (texts, names, retrieved rows)."""
+    from explainers.retrieval.index import ChunkIndex, named_index_dir
+
+    hits = ChunkIndex.load(named_index_dir(index_name), load_embedder()).search(question.strip(), int(top_k))
+    texts = [c.text for c, _ in hits]
+    names = [f"{c.doc_name} p.{c.page} (score {score:.2f})" for c, score in hits]
+    retrieved = [{"rank": k, "document": c.doc_name, "page": c.page, "score": float(score), "index": index_name}
+                 for k, (c, score) in enumerate(hits, 1)]
+    return texts, names, retrieved
+
+
+def gather_sources(question: str, sources_text: str, uploads: Sequence[Upload] = (), *, case=None,
+                   save_as: str = "", index_name: str | None = None, top_k: int = 4,
+                   load_embedder: Callable[[], Any] = embedder) -> GatheredSources:
+    """Everything one audit reads: the pasted sources, the uploads (also saved as an index named ``save_as``)
+    and the chunks retrieved from ``index_name``, within the limits; nothing is cut silently."""
+    from explainers.retrieval.ingest import IngestError, normalise_source_text, parse_document
+
+    if len(sources_text) > MAX_SOURCES_CHARS:  # refused with the count: never cut or emptied silently
+        return GatheredSources(refusal=_too_long("The pasted sources", len(sources_text), MAX_SOURCES_CHARS,
+                                                 "Paste the relevant part, or upload the documents as files."))
+    texts, names = pasted_sources(sources_text, case)
+    notes: list[tuple[str, Any]] = []
+    total = sum(map(len, texts))
+    if save_as.strip() and uploads:  # an index takes large documents chunk by chunk: saved before the limit below
+        added, in_all = save_uploads_as_index(save_as.strip(), uploads, load_embedder)
+        notes.append(("success", f"Saved {added} new chunks to the index {save_as.strip()} ({in_all} in all)."))
+    for up in uploads or []:
+        try:
+            skipped: list[str] = []
+            docs = parse_document(up.getvalue(), up.name, skipped)
+            if skipped:
+                notes.append(("warning", f"{up.name}: {len(skipped)} line(s) skipped, e.g. {skipped[0]}"))
+            more = [normalise_source_text(doc.text) for doc in docs]
+            titles = [doc.title or up.name for doc in docs]
+            del docs  # the parsed documents are not kept: only the text the audit uses
+            total += sum(map(len, more))
+            if total > MAX_AUDIT_SOURCE_CHARS:
+                return GatheredSources(notes=tuple(notes), refusal=_too_long(
+                    "The sources", total, MAX_AUDIT_SOURCE_CHARS, f"{up.name} and any later upload were not read. "
+                    "Save large documents as an index and retrieve the relevant chunks instead."))
+            texts += more
+            names += titles
+        except IngestError as exc:
+            notes.append(("skipped", exc))
+    retrieved: list[dict] = []
+    if index_name and question.strip():
+        more, more_names, retrieved = retrieve_sources(index_name, question, top_k, load_embedder)
+        texts += more
+        names += more_names
+    if sum(map(len, texts)) > MAX_SOURCES_CHARS:
+        notes.append(("warning", f"The sources hold {sum(map(len, texts)):,} characters; the model sees at most its "
+                                 "context length, so long documents may be refused. Paste the relevant part."))
+    return GatheredSources(tuple(texts), tuple(names), tuple(retrieved), tuple(notes))
+
+
+def new_audit(question: str, sources: GatheredSources, answer_text: str,
+              generate: Callable[[str, tuple[str, ...]], str] = generate_answer) -> dict:
+    """The audit the page keeps in its session: the answer as given, or generated from the sources when empty."""
+    if not question.strip():
+        raise EmptyInputError("Enter a question.")
+    generated = not answer_text.strip()
+    answer = generate(question.strip(), sources.texts) if generated else answer_text.strip()
+    return {"question": question.strip(), "sources": sources.texts, "names": sources.names, "answer": answer,
+            "generated": generated, "retrieved": list(sources.retrieved)}

@@ -371,9 +371,7 @@ def cmd_eval_grounding(args: argparse.Namespace) -> int:
 
 
 def _source_texts(paths: list[str]) -> list[str]:
-    from .retrieval.ingest import parse_document
-
-    from .retrieval.ingest import MAX_FILE_BYTES
+    from .retrieval.ingest import MAX_FILE_BYTES, normalise_source_text, parse_document
 
     texts = []
     for path in paths:
@@ -382,7 +380,7 @@ def _source_texts(paths: list[str]) -> list[str]:
             raise ExplainerError(f"{path}: no such file")
         if p.stat().st_size > MAX_FILE_BYTES:
             raise ExplainerError(f"{path}: {p.stat().st_size:,} bytes is over the limit of {MAX_FILE_BYTES:,}")
-        texts += [" ".join(doc.text.split()) for doc in parse_document(p.read_bytes(), p.name)]
+        texts += [normalise_source_text(doc.text) for doc in parse_document(p.read_bytes(), p.name)]
     return texts
 
 

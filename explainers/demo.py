@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
-from .retrieval.ingest import parse_document
+from .retrieval.ingest import normalise_source_text, parse_document
 
 
 def assets_dir() -> Path:
@@ -40,7 +40,7 @@ def load_demos() -> list[DemoCase]:
                 body = doc.text
                 if name.endswith(".md"):  # drop the heading line; the title is kept as the name
                     body = "\n".join(line for line in body.splitlines() if not line.startswith("#"))
-                texts.append(" ".join(body.split()))
+                texts.append(normalise_source_text(body))
                 names.append(doc.title or name)
         cases.append(DemoCase(q["id"], q["question"], tuple(texts), tuple(names), q["answer"]))
     return cases

@@ -80,7 +80,7 @@ def test_audit_page_opens_on_the_demo_and_saves_a_verdict(lm, embedder, db, sett
     stored = db.list_audits()
     assert stored[0].latest_verdict == "reject" and "Leonardo" in stored[0].answer
     report = db.load_report(stored[0].id)
-    assert report.grounding is not None and report.attributions and report.extra["perturbations"]
+    assert report.grounding is not None and report.attributions and report.perturbations
     assert [b.label for b in at.get("download_button")] == ["Download JSON", "Download HTML", "Download PDF"]
 
 
@@ -383,3 +383,86 @@ def test_a_long_attribution_runs_beside_the_page_and_can_be_stopped(lm, embedder
     at.run()
     assert any("was stopped" in e.value for e in at.error), [e.value for e in at.error]
     assert any(b.label == "Try again" for b in at.button)
+
+
+# ------------------------------------------------------------------ the Audit page's inputs (dashboard.compute)
+
+class _Upload:
+    """What st.file_uploader hands over: a name and the bytes."""
+
+    def __init__(self, name: str, data: bytes):
+        self.name, self._data = name, data
+
+    def getvalue(self) -> bytes:
+        return self._data
+
+
+def _no_embedder():
+    raise AssertionError("the embedder was loaded although no index is read or written")
+
+
+def test_gather_sources_names_pastes_normalises_uploads_and_reports_bad_files():
+    from dashboard.compute import gather_sources
+    from explainers.demo import load_demos
+    from explainers.retrieval.ingest import IngestError
+
+    md = b"# Tower facts\n\nThe tower is\n330 metres\ttall.\n\nIt opened in 1889."
+    got = gather_sources("How tall?", "First source.\n\n\n\nSecond source.", [_Upload("tower.md", md),
+                         _Upload("virus.exe", b"MZ")], load_embedder=_no_embedder)
+    assert got.refusal is None and got.retrieved == ()
+    assert got.texts[:2] == ("First source.", "Second source.") and got.names == ("pasted 1", "pasted 2", "Tower facts")
+    assert got.texts[2] == "# Tower facts The tower is 330 metres tall. It opened in 1889."  # one space per gap
+    (kind, exc), = got.notes
+    assert kind == "skipped" and isinstance(exc, IngestError) and "virus.exe" in str(exc)
+    case = load_demos()[0]  # the demo's own sources keep the demo's document names while unchanged
+    demo = gather_sources(case.question, "\n\n".join(case.sources), case=case, load_embedder=_no_embedder)
+    assert demo.names == case.source_names
+    edited = gather_sources(case.question, "\n\n".join(case.sources) + "\n\nMy note.", case=case,
+                            load_embedder=_no_embedder)
+    assert edited.names[0] == "pasted 1"
+
+
+def test_gather_sources_refuses_over_the_limits_with_the_counts_before_any_model_loads():
+    import json
+
+    from dashboard.compute import MAX_AUDIT_SOURCE_CHARS, MAX_SOURCES_CHARS, gather_sources
+
+    pasted = gather_sources("q?", "x" * (MAX_SOURCES_CHARS + 1), load_embedder=_no_embedder)
+    assert pasted.texts == () and f"{MAX_SOURCES_CHARS + 1:,} characters" in pasted.refusal
+    lines = [json.dumps({"text": "Words about towers. " * 100}) for _ in range(120)]  # 240,000 characters
+    lines[3] = "{not json"
+    big = gather_sources("q?", "", [_Upload("big.jsonl", "\n".join(lines).encode())], load_embedder=_no_embedder)
+    assert big.texts == () and f"the limit is {MAX_AUDIT_SOURCE_CHARS:,}" in big.refusal and "big.jsonl" in big.refusal
+    assert big.notes == (("warning", "big.jsonl: 1 line(s) skipped, e.g. big.jsonl: line 4 is not JSON "
+                                     "(Expecting property name enclosed in double quotes)"),)
+
+
+def test_uploads_saved_as_an_index_are_retrieved_by_the_next_audit(embedder, tmp_path, monkeypatch):
+    from dashboard.compute import gather_sources, new_audit, save_uploads_as_index
+    from explainers.retrieval.index import list_named_indexes
+
+    monkeypatch.setenv("AUDITLENS_DATA_DIR", str(tmp_path / "data"))
+    docs = [_Upload("tower.txt", b"The Eiffel Tower is 330 metres tall. It was designed by Gustave Eiffel's firm."),
+            _Upload("reef.txt", b"The Great Barrier Reef lies off Queensland. It is made of coral.")]
+    first = gather_sources("Where is the reef?", "", docs, save_as=" towers ", load_embedder=lambda: embedder)
+    assert first.notes == (("success", "Saved 2 new chunks to the index towers (2 in all)."),)
+    assert list_named_indexes() == ["towers"]
+    assert save_uploads_as_index("towers", docs[:1], lambda: embedder) == (0, 2)  # the same chunk is not added twice
+    got = gather_sources("How tall is the Eiffel Tower?", "", index_name="towers", top_k=1,
+                         load_embedder=lambda: embedder)
+    assert got.texts == ("The Eiffel Tower is 330 metres tall. It was designed by Gustave Eiffel's firm.",)
+    assert got.retrieved[0]["document"].endswith("tower.txt") and got.retrieved[0]["rank"] == 1
+    audit = new_audit(" How tall is the Eiffel Tower? ", got, " 330 metres. ")
+    assert audit == {"question": "How tall is the Eiffel Tower?", "sources": got.texts, "names": got.names,
+                     "answer": "330 metres.", "generated": False, "retrieved": list(got.retrieved)}
+
+
+def test_new_audit_needs_a_question_and_generates_an_empty_answer(lm):
+    from dashboard.compute import GatheredSources, new_audit
+    from explainers.errors import EmptyInputError
+
+    sources = GatheredSources(("Paris is the capital of France.",), ("pasted 1",))
+    with pytest.raises(EmptyInputError, match="Enter a question"):
+        new_audit("  ", sources, "Paris.")
+    audit = new_audit("What is the capital of France?", sources, "  ")
+    assert audit["generated"] and "Paris" in audit["answer"]

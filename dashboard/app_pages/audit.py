@@ -11,18 +11,17 @@ from dashboard.components.audit_views import attribution_view, grounding_details
 from dashboard.components.exports import export_buttons
 from dashboard.components.safe import md_escape, show_error
 from dashboard.compute import (DEFAULT_GRANULARITY, DEFAULT_METHOD, DEFAULT_PRECISION, DETAIL_GRANULARITIES,
-                               TIME_LIMIT_S, attribution_key, generate_answer, results, run_attribution, run_attribution_detail,
-                               run_grounding)
+                               MAX_SOURCES_CHARS, TIME_LIMIT_S, attribution_key, gather_sources, generate_answer,
+                               new_audit, results, run_attribution, run_attribution_detail, run_grounding)
 from explainers import list_methods
 from explainers.demo import load_demos
 from explainers.report.bundle import ReportBundle
-from explainers.retrieval.index import list_named_indexes, named_index_dir
-from explainers.retrieval.ingest import SUFFIXES, IngestError, parse_document
+from explainers.errors import EmptyInputError
+from explainers.retrieval.index import list_named_indexes
+from explainers.retrieval.ingest import SUFFIXES
 from explainers.store import VERDICTS
 from explainers.types import AuditReport, Source
 
-MAX_SOURCES_CHARS = 20_000  # pasted sources; the widget has no max_chars, which empties an over-long paste silently
-MAX_AUDIT_SOURCE_CHARS = 200_000  # everything one audit grounds and attributes (pasted + uploaded + retrieved)
 GRANULARITIES = ["sentence", "span", "word", "token"]  # prompt units; the rows are answer sentences
 PRECISIONS = ["fp32", "bf16"]
 
@@ -110,88 +109,33 @@ with form_box, st.form("audit_form"):
     submitted = st.form_submit_button("Run audit", type="primary", key="audit_run")
 
 
-def save_uploads_as_index(name: str, uploads) -> None:
-    from dashboard.resources import embedder
-    from explainers.retrieval.index import ChunkIndex
-    from explainers.retrieval.ingest import chunk_document
-
-    target = named_index_dir(name)  # validated: a plain name inside the data directory
-    index = ChunkIndex(embedder())
-    if (target / "manifest.json").is_file():
-        index = ChunkIndex.load(target, embedder())
-    chunks = []
-    for up in uploads:
-        try:
-            for doc in parse_document(up.getvalue(), up.name):
-                chunks += chunk_document(doc)
-        except IngestError:
-            pass  # already reported when the sources were read
-    added = index.add(chunks)
-    index.save(target)
-    st.success(f"Saved {added} new chunks to the index {md_escape(name)} ({len(index)} in all).")
-
-
-def _too_long(what: str, n_chars: int, limit: int, advice: str) -> None:
-    st.error(f"{what} hold {n_chars:,} characters; the limit is {limit:,}. {advice}", icon=":material/error:")
+def _generate_with_progress(question: str, sources: tuple[str, ...]) -> str:
+    bar = st.progress(0.0, text="Generating an answer with the local model…")
+    try:
+        return generate_answer(question, sources)
+    finally:
+        bar.empty()
 
 
 def start_audit(question: str, sources_text: str, uploads, answer_text: str) -> dict | None:
-    if len(sources_text) > MAX_SOURCES_CHARS:  # refused with the count: never cut or emptied silently
-        _too_long("The pasted sources", len(sources_text), MAX_SOURCES_CHARS,
-                  "Paste the relevant part, or upload the documents as files.")
+    """The form's values to an audit (dashboard.compute does the work); says what happened, None if refused."""
+    gathered = gather_sources(question, sources_text, uploads, case=case, save_as=save_as, index_name=index_name,
+                              top_k=int(top_k))
+    for kind, note in gathered.notes:
+        if kind == "skipped":
+            show_error(note, "A document was skipped")
+        elif kind == "success":
+            st.success(md_escape(note))
+        else:
+            st.warning(md_escape(note), icon=":material/warning:")
+    if gathered.refusal:
+        st.error(md_escape(gathered.refusal), icon=":material/error:")
         return None
-    srcs = [p.strip() for p in sources_text.split("\n\n") if p.strip()]
-    names = [case.source_names[k] if case and k < len(case.source_names) and srcs == list(case.sources) else
-             f"pasted {k + 1}" for k in range(len(srcs))]
-    total = sum(map(len, srcs))
-    if save_as.strip() and uploads:  # an index takes large documents chunk by chunk: saved before the limit below
-        save_uploads_as_index(save_as.strip(), uploads)
-    for up in uploads or []:
-        try:
-            skipped: list[str] = []
-            docs = parse_document(up.getvalue(), up.name, skipped)
-            if skipped:
-                st.warning(md_escape(f"{up.name}: {len(skipped)} line(s) skipped, e.g. {skipped[0]}"),
-                           icon=":material/warning:")
-            texts = [" ".join(doc.text.split()) for doc in docs]
-            titles = [doc.title or up.name for doc in docs]
-            del docs  # the parsed documents are not kept: only the text the audit uses
-            total += sum(map(len, texts))
-            if total > MAX_AUDIT_SOURCE_CHARS:
-                _too_long("The sources", total, MAX_AUDIT_SOURCE_CHARS, f"{md_escape(up.name)} and any later "
-                          "upload were not read. Save large documents as an index and retrieve the relevant "
-                          "chunks instead.")
-                return None
-            srcs += texts
-            names += titles
-        except IngestError as exc:
-            show_error(exc, "A document was skipped")
-    if index_name and question.strip():
-        from dashboard.resources import embedder
-        from explainers.retrieval.index import ChunkIndex
-
-        hits = ChunkIndex.load(named_index_dir(index_name), embedder()).search(question.strip(), int(top_k))
-        srcs += [c.text for c, _ in hits]
-        names += [f"{c.doc_name} p.{c.page} (score {score:.2f})" for c, score in hits]
-        retrieved = [{"rank": k, "document": c.doc_name, "page": c.page, "score": float(score), "index": index_name}
-                     for k, (c, score) in enumerate(hits, 1)]
-    else:
-        retrieved = []
-    if sum(len(s) for s in srcs) > MAX_SOURCES_CHARS:
-        st.warning(f"The sources hold {sum(len(s) for s in srcs):,} characters; the model sees at most its "
-                   "context length, so long documents may be refused. Paste the relevant part.")
-    if not question.strip():
-        st.error("Enter a question.")
+    try:
+        return new_audit(question, gathered, answer_text, _generate_with_progress)
+    except EmptyInputError as exc:
+        st.error(str(exc))
         return None
-    generated = not answer_text.strip()
-    if generated:
-        bar = st.progress(0.0, text="Generating an answer with the local model…")
-        answer = generate_answer(question.strip(), tuple(srcs))
-        bar.empty()
-    else:
-        answer = answer_text.strip()
-    return {"question": question.strip(), "sources": tuple(srcs), "names": tuple(names), "answer": answer,
-            "generated": generated, "retrieved": retrieved}
 
 
 def sources_list(audit: dict) -> None:

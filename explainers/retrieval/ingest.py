@@ -190,6 +190,13 @@ def _parse_pdf(data: bytes, name: str) -> Document:
     return Document(_doc_id(name, text), name, title or Path(name).stem, text, tuple(starts))
 
 
+def normalise_source_text(text: str) -> str:
+    """A document's text as a source the model and grounding read: every run of whitespace (line breaks, tabs,
+    no-break spaces) becomes one space, ends stripped. The one rule for the CLI, the Audit page and the demos, so
+    one document gives the same source, and the same audit key, wherever it comes in."""
+    return " ".join(text.split())
+
+
 def chunk_document(doc: Document, max_chars: int = 800, overlap_sentences: int = 1) -> list[Chunk]:
     """Greedy sentence packing up to ``max_chars``; consecutive chunks share ``overlap_sentences``."""
     if max_chars < 50:

@@ -29,3 +29,25 @@ def test_a_jsonl_line_nested_100000_deep_loses_only_itself(tmp_path):
 def test_a_jsonl_file_with_no_usable_line_names_its_problem():
     with pytest.raises(IngestError, match="no line with text .*line 1 is nested too deep, and 1 more"):
         parse_document(("[" * 5000 + "]" * 5000 + "\n{bad").encode(), "x.jsonl")
+
+
+def test_one_source_text_normaliser_for_the_cli_the_page_and_the_demos(tmp_path):
+    import re
+    from pathlib import Path
+
+    from explainers.cli import _source_texts
+    from explainers.demo import assets_dir, load_demos
+    from explainers.retrieval.ingest import normalise_source_text, parse_document
+
+    assert normalise_source_text("  The tower\n\nis\u00a0330\tmetres  tall.\r\n") == "The tower is 330 metres tall."
+    doc = tmp_path / "tower.md"
+    doc.write_text("# Tower\n\nThe tower is\n330 metres tall.\n", encoding="utf-8")
+    assert _source_texts([str(doc)]) == ["# Tower The tower is 330 metres tall."]
+    case = load_demos()[0]  # the demo sources are the documents under the same rule (headings dropped)
+    raw = parse_document((assets_dir() / "documents" / "eiffel_tower.md").read_bytes(), "eiffel_tower.md")[0].text
+    body = "\n".join(line for line in raw.splitlines() if not line.startswith("#"))
+    assert normalise_source_text(body) in case.sources
+    root = Path(__file__).resolve().parents[2]
+    copies = [str(p.relative_to(root)) for p in [*(root / "explainers").rglob("*.py"), *(root / "dashboard").rglob("*.py")]
+              if re.search(r'" "\.join\((?:doc\.text|body)\.split\(\)\)', p.read_text(encoding="utf-8"))]
+    assert copies == []
