@@ -138,7 +138,7 @@ def run_attribution_detail(question: str, sources: tuple[str, ...], answer: str,
     if detail not in DETAIL_GRANULARITIES:
         raise ValueError(f"detail is one of {DETAIL_GRANULARITIES}, not {detail!r}")
     progress = time_limited(progress, TIME_LIMIT_S, method)
-    from explainers.registry import get_explainer
+    from explainers.registry import get_explainer, method_info
     from explainers.text.explain import answer_units, regroup
 
     cls = get_explainer("text", method)
@@ -155,7 +155,7 @@ def run_attribution_detail(question: str, sources: tuple[str, ...], answer: str,
                            progress=progress, **dict(params))
 
         return results().get_or_compute(key, run)
-    rows = "token" if getattr(cls, "additive_targets", False) else detail
+    rows = "token" if method_info("text", method).exact_regrouping else detail
 
     def compute():
         lm, inp = _inputs(question, sources, answer)

@@ -151,11 +151,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
-    from .registry import describe, list_methods
+    from .registry import list_methods, method_info
 
     for family in ("text", "image"):
         for name in list_methods(family):
-            print(f"{family:5s} {name:22s} {describe(family, name)}")
+            info = method_info(family, name)
+            facts = [f"cost: {info.cost}" + (f" (set by {info.cost_param})" if info.cost_param else "")]
+            if family == "text":
+                facts.append("answer units regroup exactly" if info.exact_regrouping else
+                             "answer units are their own targets (not sums of token rows)")
+                facts.append("explains contrasts" if info.supports_contrast else "no contrasts")
+            params = ", ".join(p.name if p.default is None else f"{p.name}={p.default!r}" for p in info.params)
+            print(f"{family:5s} {name:22s} {info.description}")
+            print(f"{'':28s} {info.kind}; {'; '.join(facts)}; params: {params or 'none'}")
     return 0
 
 

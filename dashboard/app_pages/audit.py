@@ -48,11 +48,29 @@ def chosen_precision(method: str) -> str:
     return st.session_state.get("attr_precision", DEFAULT_PRECISION)
 
 
-# The cost setting each slow method has, as a control (the time-limit message names them: "fewer steps/samples").
-COST_PARAMS = {"integrated_gradients": ("n_steps", "IG steps", 16, 2, 256),
-               "shapley_sampling": ("n_samples", "Samples", 8, 1, 512),
-               "lime": ("n_samples", "Samples", 64, 8, 2048), "kernel_shap": ("n_samples", "Samples", 64, 8, 2048),
-               "shap": ("max_evals", "Evaluations", 200, 16, 5000)}
+# How the cost parameters are labelled as controls (the time-limit message names them: "fewer steps/samples").
+COST_LABELS = {"n_steps": "IG steps", "n_samples": "Samples", "max_evals": "Evaluations"}
+
+
+def _cost_controls() -> dict[str, tuple]:
+    """method -> (parameter, label, default, low, high) for every method whose cost grows with a parameter.
+
+    Read from the registry (``MethodInfo.cost_param``), so every slow method gets its control and its button.
+    """
+    from explainers.registry import method_info
+
+    controls = {}
+    for method in list_methods("text"):
+        info = method_info("text", method)
+        if info.cost_param is not None:
+            low, high = info.cost_range
+            label = COST_LABELS.get(info.cost_param, info.cost_param.replace("_", " ").capitalize())
+            controls[method] = (info.cost_param, label, info.defaults[info.cost_param], low, high)
+    return controls
+
+
+# The cost setting each slow method has, as a control.
+COST_PARAMS = _cost_controls()
 
 
 def cost_params(method: str) -> tuple:
@@ -264,7 +282,7 @@ attribution = None
 
 with tab_attr:
     from dashboard.jobs import in_background
-    from explainers.registry import get_explainer, guide
+    from explainers.registry import guide, method_info
 
     methods = list_methods("text")
     c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
@@ -275,7 +293,7 @@ with tab_attr:
                                "span = one unit per source and the question. Token or word rows of one sentence "
                                "are computed below when you pick it.")
     st.caption(f"{method}: {guide('text', method)}")
-    gradient = get_explainer("text", method).kind == "gradient"
+    gradient = method_info("text", method).kind == "gradient"
     precision = c3.selectbox("Precision", PRECISIONS, key="attr_precision", disabled=not gradient,
                              help="bf16 (gradient methods): faster on CPUs with bf16 units; the measured "
                                   "difference to fp32 is shown beside the figure. fp32 is exact.")

@@ -9,10 +9,11 @@ import numpy as np
 
 from ..errors import InputError
 from ..models import LanguageModel
-from ..registry import check_params, get_explainer
+from ..registry import check_params, get_explainer, method_info
 from ..types import TextAttribution, Unit
 from .aggregate import group_tokens, membership
 from .lm import AuditInput, Progress, step_scores
+from .targets import AnswerLogProb, ContrastTarget, Target
 
 
 def prompt_units(inp: AuditInput, granularity: str, spans: Sequence[tuple[int, int]] | None = None):
@@ -44,7 +45,7 @@ def _aggregate_steps(steps: dict[str, np.ndarray], groups) -> dict[str, np.ndarr
 
 def explain(lm: LanguageModel, inp: AuditInput, method: str = "integrated_gradients", granularity: str = "token",
             *, output_granularity: str | None = None, spans: Sequence[tuple[int, int]] | None = None,
-            answer_span: tuple[int, int] | None = None, contrast: str | None = None,
+            answer_span: tuple[int, int] | None = None, contrast: str | None = None, target: Target | None = None,
             progress: Progress | None = None, **params: Any) -> TextAttribution:
     """Attribute the answer in ``inp`` to its prompt with a registered method.
 
@@ -52,9 +53,12 @@ def explain(lm: LanguageModel, inp: AuditInput, method: str = "integrated_gradie
     groups answer units (defaults to the same, sentence for spans), and each answer unit is one target:
     gradient methods take one VJP (per IG step) per unit, not per token. ``answer_span`` (char offsets
     in the answer) keeps only the answer units inside it, e.g. the tokens of one sentence; then
-    ``sequence_scores`` attribute that span. ``contrast`` explains log p(answer) - log p(contrast).
+    ``sequence_scores`` attribute that span. ``contrast`` explains log p(answer) - log p(contrast); ``target``
+    explains any other value of the answer's log-probabilities (``explainers.text.targets``), one row for the
+    whole answer.
     """
     cls = get_explainer("text", method)
+    info = method_info("text", method)
     check_params("text", method, params)
     started = time.perf_counter()
     in_units, in_groups = prompt_units(inp, granularity, spans)
@@ -66,56 +70,53 @@ def explain(lm: LanguageModel, inp: AuditInput, method: str = "integrated_gradie
         if not keep:
             raise InputError(f"no {out_gran} of the answer lies inside characters [{a}, {b})")
         out_units, out_groups = [out_units[k] for k in keep], [out_groups[k] for k in keep]
-    contrast_ids = None
-    if contrast is not None:
+    target = _target(lm, inp, contrast, target)
+    if not target.per_token:
         if answer_span is not None:
-            raise InputError("a contrast explains the whole answer; drop answer_span")
-        if not contrast.strip():
-            raise InputError("the contrast answer is empty")
-        contrast_ids = lm.tokenizer(contrast, add_special_tokens=False)["input_ids"]
-        if list(contrast_ids) == list(inp.answer_ids):
-            raise InputError("the contrast answer equals the answer")
-    settings = {**getattr(cls, "defaults", {}), **params}
-    conv = steps = None
-    extra: dict[str, Any] = {}
-    m_in = membership(in_groups, inp.n_prompt)
-    if cls.kind == "gradient":
-        rows = cls.token_matrix(lm, inp, contrast_ids=contrast_ids, progress=progress,
-                                row_groups=None if contrast_ids is not None else out_groups, **settings)
-        conv, steps, extra = rows.convergence_delta, rows.steps, rows.extra
-        scores, seq = rows.matrix @ m_in.T, rows.sequence @ m_in.T
-    else:
-        from .perturbation import VariantScorer
-
-        scorer = VariantScorer(lm, inp, in_groups, contrast_ids, progress)
-        unit_matrix = cls.unit_matrix(scorer, [u.special for u in in_units], **settings)
-        settings["forward_passes"] = scorer.calls
-        if contrast_ids is not None:
-            scores = unit_matrix
-        else:  # perturbation methods score each answer token; a unit's score is their sum
-            scores = membership(out_groups, inp.n_answer) @ unit_matrix
-        seq = scores.sum(0)
-    steps = steps or step_scores(lm, inp)
-    if contrast_ids is not None:
+            raise InputError(f"{'a contrast' if contrast is not None else 'this target'} explains the whole answer; "
+                             "drop answer_span")
+        if not info.supports_contrast:
+            raise InputError(f"{method} cannot explain a contrast or another whole-answer target")
+    settings = {**info.defaults, **params}
+    rows = cls.attribute(lm, inp, target, in_units, in_groups, out_groups, progress=progress, **settings)
+    scores, seq = rows.scores, rows.sequence
+    steps = rows.steps or step_scores(lm, inp)
+    if not target.per_token:
         out_units = [Unit(inp.answer, 0, len(inp.answer))]
         steps_out = _aggregate_steps(steps, [list(range(inp.n_answer))])
-        target = f"log p(answer) - log p({contrast!r})"
         seq = scores[0]
     else:
         steps_out = _aggregate_steps(steps, out_groups)
-        target = "log_prob"
     scores = np.nan_to_num(scores, nan=0.0, posinf=0.0, neginf=0.0)
     seq = np.nan_to_num(seq, nan=0.0, posinf=0.0, neginf=0.0)
     out_params = {**{k: v for k, v in settings.items() if isinstance(v, (int, float, str, bool))},
-                  "output_granularity": out_gran if contrast_ids is None else "answer", **extra}
+                  "output_granularity": out_gran if target.per_token else "answer", **rows.extra}
     if answer_span is not None:
         out_params["answer_span"] = f"{answer_span[0]}:{answer_span[1]}"
     return TextAttribution(
         method=method, granularity=granularity, model_id=lm.model_id, input_text=inp.prompt.text,
         output_text=inp.answer, input_units=in_units, output_units=out_units, scores=scores,
-        sequence_scores=seq, step_scores=steps_out, target=target, params=out_params,
-        elapsed_s=time.perf_counter() - started, convergence_delta=conv,
+        sequence_scores=seq, step_scores=steps_out, target=target.label, params=out_params,
+        elapsed_s=time.perf_counter() - started, convergence_delta=rows.convergence_delta,
     )
+
+
+def _target(lm: LanguageModel, inp: AuditInput, contrast: str | None, target: Target | None) -> Target:
+    """What is explained: the answer's log-probabilities, a contrast answer, or a target value the caller gave."""
+    if contrast is not None and target is not None:
+        raise InputError("give a contrast or a target, not both")
+    if target is not None:
+        if not isinstance(target, Target):
+            raise InputError(f"target must be an explainers.text.targets.Target, not {type(target).__name__}")
+        return target
+    if contrast is None:
+        return AnswerLogProb()
+    if not contrast.strip():
+        raise InputError("the contrast answer is empty")
+    contrast_ids = lm.tokenizer(contrast, add_special_tokens=False)["input_ids"]
+    if list(contrast_ids) == list(inp.answer_ids):
+        raise InputError("the contrast answer equals the answer")
+    return ContrastTarget(tuple(contrast_ids), contrast)
 
 
 def regroup(attr: TextAttribution, inp: AuditInput, granularity: str,
@@ -132,8 +133,8 @@ def regroup(attr: TextAttribution, inp: AuditInput, granularity: str,
 
     if attr.granularity != "token" or attr.target != "log_prob":
         raise InputError("regroup needs an attribution over prompt tokens of the answer's log-probability")
-    cls = get_explainer("text", attr.method)
-    if getattr(cls, "kind", "") != "gradient":
+    info = method_info("text", attr.method)
+    if info.kind != "gradient":
         raise InputError(f"{attr.method} perturbs whole units: compute it at the {granularity} granularity")
     if attr.scores.shape[1] != inp.n_prompt or attr.input_text != inp.prompt.text or attr.output_text != inp.answer:
         raise InputError("the attribution does not belong to this input")
@@ -144,7 +145,7 @@ def regroup(attr: TextAttribution, inp: AuditInput, granularity: str,
     if want != have and have != "token":
         raise InputError(f"the rows are answer {have}s; compute {want} rows with explain(output_granularity=...)")
     if want != have:
-        if not getattr(cls, "additive_targets", False):
+        if not info.exact_regrouping:
             raise InputError(f"{attr.method} of a {want} is the gradient norm of its summed log-probability, not "
                              f"a sum of token rows: compute it with output_granularity={want!r}")
         inside = _span_filter(attr.params.get("answer_span"))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -30,8 +30,11 @@ import torch
 from ..limits import free_accelerator_memory, is_out_of_memory
 from ..errors import InputError, ResourceLimitError
 from ..models import LanguageModel
-from ..registry import POSITIVE_INT, register
+from ..registry import COST_ONE_PASS, COST_STEPS, POSITIVE_INT, TEXT, Param, register
+from .aggregate import membership
 from .lm import AuditInput, Progress, lm_backbone, steps_from_logp
+from .method import TextMethod, UnitRows
+from .targets import AnswerLogProb, ContrastTarget, Target
 
 MAX_GRAD_ROWS = 16384  # (steps x sequence length) per forward graph kept for backward; bounds memory
 
@@ -86,24 +89,25 @@ def baseline_embeddings(lm: LanguageModel, prompt_ids: Sequence[int], baseline: 
 
 
 class _Target:
-    """The scalar functions being explained, built from one teacher-forced forward.
+    """The rows being explained, built from one teacher-forced forward: the mechanics under a ``Target`` value.
 
-    Each row is the summed log-probability of one group of answer tokens (``row_groups``; one group per
-    token by default), or, with a contrast, the single row log p(answer) - log p(contrast). Only the answer
-    positions some row uses get logits, and the answer is fed only up to the last of them (causal attention:
-    later tokens cannot change earlier log-probabilities).
+    With a per-token target (the answer's log-probabilities, the default) each row is the summed value of one group
+    of answer tokens (``row_groups``; one group per token by default), and only the answer positions some row uses
+    get logits, the answer fed only up to the last of them (causal attention: later tokens cannot change earlier
+    log-probabilities). A whole-answer target (a contrast, a user's scalar) is one row over every continuation it
+    names.
     """
 
-    def __init__(self, lm: LanguageModel, inp: AuditInput, contrast_ids: Sequence[int] | None,
+    def __init__(self, lm: LanguageModel, inp: AuditInput, target: Target | None = None,
                  row_groups: Sequence[Sequence[int]] | None = None):
         self.lm, self.inp = lm, inp
         self.body, self.head = lm_backbone(lm)
         self.emb = lm.model.get_input_embeddings()
-        self.contrast = bool(contrast_ids)
-        if self.contrast:
-            self.answers = [list(inp.answer_ids), list(contrast_ids)]
+        self.value = AnswerLogProb() if target is None else target
+        self.rows = None
+        if not self.value.per_token:
+            self.answers = self.value.continuations(inp.answer_ids)
             self.used = list(range(inp.n_answer))
-            self.rows = None
             self.n_rows = 1
             return
         groups = [[i] for i in range(inp.n_answer)] if row_groups is None else [list(g) for g in row_groups]
@@ -115,9 +119,8 @@ class _Target:
         self.answers = [list(inp.answer_ids[: self.used[-1] + 1])]
         self.n_rows = len(groups)
         column = {t: k for k, t in enumerate(self.used)}
-        identity = groups == [[t] for t in self.used]
-        self.rows = None if identity else torch.zeros(len(groups), len(self.used), device=lm.device)
-        if self.rows is not None:
+        if groups != [[t] for t in self.used]:
+            self.rows = torch.zeros(len(groups), len(self.used), device=lm.device)
             for r, g in enumerate(groups):
                 self.rows[r, [column[i] for i in g]] = 1.0
 
@@ -140,9 +143,8 @@ class _Target:
                 self.kept_logp = logp[keep_row].detach()
             chosen = a[self.used] if k == 0 else a
             values.append(logp.gather(-1, chosen[None, :, None].expand(b, -1, 1))[..., 0])
-        if self.contrast:  # log p(A) - log p(B)
-            return (values[0].sum(-1) - values[1].sum(-1))[:, None]
-        return values[0] if self.rows is None else values[0] @ self.rows.T
+        value = self.value(values)
+        return value if self.rows is None else value @ self.rows.T
 
     def token_steps(self) -> dict[str, np.ndarray]:
         """Step scores per answer token from the kept distribution; NaN at tokens no row uses."""
@@ -202,101 +204,195 @@ class GradientRows:
     extra: dict[str, Any] = field(default_factory=dict)  # goes into the result's params
 
 
-def gradient_token_matrix(lm: LanguageModel, inp: AuditInput, method: str, *, baseline: str | int = "zero",
-                          n_steps: int = 16, integration: str = "gausslegendre", contrast_ids=None,
-                          row_groups: Sequence[Sequence[int]] | None = None, vjp_batch: int | None = None,
-                          progress: Progress | None = None, matmul_precision: str = "highest",
-                          precision: str = "fp32") -> GradientRows:
-    """Rows x prompt tokens for the answer units in ``row_groups`` (token indices; one per token by default).
+class GradientMethod(TextMethod):
+    """Base of the gradient family: rows over prompt tokens from one teacher-forced pass and batched VJPs.
 
-    ``precision="bf16"`` runs the model under bfloat16 autocast (opt-in, for CPUs with bf16 units) and then
-    measures the whole target's row once more in fp32: ``extra["max_rel_diff_vs_fp32"]`` is
-    max |bf16 - fp32| / max |fp32| on that row.
+    The base owns the mechanics: the target rows (one per answer unit), the lock on the shared model, matmul
+    precision and bf16 autocast, out-of-memory retries, progress, and the row of all units together. A method
+    says how the gradient at the input embeddings becomes a score (``score``), or, when it needs more than the
+    gradient at the input (integrated gradients' path), overrides ``gradient_pass``. Whether a unit's row is the
+    sum of its tokens' rows is the registry's ``exact_regrouping``: where it is not (a gradient norm), the row of
+    all units together gets its own VJP.
     """
-    if precision not in PRECISIONS:
-        raise InputError(f"precision is one of {', '.join(PRECISIONS)}, not {precision!r}")
-    if matmul_precision not in ("highest", "high"):
-        raise InputError("matmul_precision is 'highest' (exact fp32) or 'high' (TF32 on GPUs, opt-in)")
-    additive = method != "saliency"
-    groups = None if row_groups is None else [list(g) for g in row_groups]
-    whole = sorted({i for g in groups for i in g}) if groups is not None else list(range(inp.n_answer))
-    # Saliency of all rows together is its own gradient norm: one more row. The linear methods sum theirs.
-    extra_row = not additive and not contrast_ids and (groups is None or len(groups) > 1)
-    if extra_row:
-        groups = (groups if groups is not None else [[i] for i in range(inp.n_answer)]) + [whole]
-    target = _Target(lm, inp, contrast_ids, groups)
-    kwargs = dict(baseline=baseline, n_steps=n_steps, integration=integration, vjp_batch=vjp_batch,
-                  progress=progress, matmul_precision=matmul_precision)
-    matrix, conv, steps = _with_retries(lm, inp, method, target, precision=precision, **kwargs)
-    if extra_row:
-        matrix, sequence = matrix[:-1], matrix[-1]
-    else:
-        sequence = matrix.sum(0)
-    extra: dict[str, Any] = {}
-    if precision == "bf16":
-        check = _Target(lm, inp, contrast_ids, [whole] if not contrast_ids else None)
-        reference, _, _ = _with_retries(lm, inp, method, check, precision="fp32", **{**kwargs, "progress": None})
-        scale = float(np.abs(reference[0]).max()) or 1.0
-        extra = {"max_rel_diff_vs_fp32": float(np.abs(sequence - reference[0]).max() / scale),
-                 "max_rel_diff_measured_on": "the whole answer's row" if not contrast_ids else "the contrast row"}
-    return GradientRows(matrix, sequence, conv, steps, extra)
+
+    kind = "gradient"
+    # True when one pass runs its VJPs in chunks of steps (a path integral): out of memory then halves the chunk.
+    chunked_steps: ClassVar[bool] = False
+
+    @classmethod
+    def score(cls, grads: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Gradients (rows, prompt tokens, d) of each row at the input embeddings x (prompt tokens, d) ->
+        a score per row and prompt token (rows, prompt tokens)."""
+        raise NotImplementedError
+
+    @classmethod
+    def vjp_rounds(cls, seq_len: int, **params: Any) -> int:
+        """VJPs per target row in one pass (for progress)."""
+        return 1
+
+    @classmethod
+    def gradient_pass(cls, lm: LanguageModel, inp: AuditInput, target: _Target, x: torch.Tensor, tick,
+                      vjp_batch: int, grad_rows: int, **params: Any):
+        """One attempt, under the model's lock with gradients on: (rows x prompt tokens, delta, token steps)."""
+        e = x[None].clone().requires_grad_(True)
+        values = target(e, keep_row=0)
+        steps = target.token_steps()
+        ones = torch.ones(1, device=lm.device)
+        grads = _vjp_rows(values, e, ones, vjp_batch, tick)[:, 0].float()  # (rows, n, d)
+        return cls.score(grads, x).double().cpu().numpy(), None, steps
+
+    @classmethod
+    def token_matrix(cls, lm: LanguageModel, inp: AuditInput, target: Target | None = None, *, contrast_ids=None,
+                     row_groups: Sequence[Sequence[int]] | None = None, vjp_batch: int | None = None,
+                     progress: Progress | None = None, matmul_precision: str = "highest", precision: str = "fp32",
+                     **params: Any) -> GradientRows:
+        """Rows x prompt tokens for the answer units in ``row_groups`` (token indices; one per token by default).
+
+        ``target`` is what is explained (the answer's log-probabilities by default; ``contrast_ids`` is short for
+        ``ContrastTarget(contrast_ids)``). ``precision="bf16"`` runs the model under bfloat16 autocast (opt-in, for
+        CPUs with bf16 units) and then measures the whole target's row once more in fp32:
+        ``extra["max_rel_diff_vs_fp32"]`` is max |bf16 - fp32| / max |fp32| on that row.
+        """
+        if target is None:
+            target = ContrastTarget(tuple(contrast_ids)) if contrast_ids else AnswerLogProb()
+        if precision not in PRECISIONS:
+            raise InputError(f"precision is one of {', '.join(PRECISIONS)}, not {precision!r}")
+        if matmul_precision not in ("highest", "high"):
+            raise InputError("matmul_precision is 'highest' (exact fp32) or 'high' (TF32 on GPUs, opt-in)")
+        per_token = target.per_token
+        groups = None if row_groups is None or not per_token else [list(g) for g in row_groups]
+        whole = sorted({i for g in groups for i in g}) if groups is not None else list(range(inp.n_answer))
+        # Where rows do not add up (a gradient norm), all rows together are their own target: one more row.
+        extra_row = not cls.info.exact_regrouping and per_token and (groups is None or len(groups) > 1)
+        if extra_row:
+            groups = (groups if groups is not None else [[i] for i in range(inp.n_answer)]) + [whole]
+        settings = dict(vjp_batch=vjp_batch, matmul_precision=matmul_precision, params=params)
+        with lm.lock:  # both passes of a bf16 run on the same model state
+            rows = _Target(lm, inp, target, groups)
+            matrix, conv, steps = _with_retries(lm, inp, cls, rows, precision=precision, progress=progress,
+                                                **settings)
+            if extra_row:
+                matrix, sequence = matrix[:-1], matrix[-1]
+            else:
+                sequence = matrix.sum(0)
+            extra: dict[str, Any] = {}
+            if precision == "bf16":
+                check = _Target(lm, inp, target, [whole] if per_token else None)
+                reference, _, _ = _with_retries(lm, inp, cls, check, precision="fp32", progress=None, **settings)
+                scale = float(np.abs(reference[0]).max()) or 1.0
+                extra = {"max_rel_diff_vs_fp32": float(np.abs(sequence - reference[0]).max() / scale),
+                         "max_rel_diff_measured_on": "the whole answer's row" if per_token else "the contrast row"}
+        return GradientRows(matrix, sequence, conv, steps, extra)
+
+    @classmethod
+    def attribute(cls, lm, inp, target, in_units, in_groups, out_groups, progress=None, **params) -> UnitRows:
+        rows = cls.token_matrix(lm, inp, target, progress=progress,
+                                row_groups=out_groups if target.per_token else None, **params)
+        m_in = membership(in_groups, inp.n_prompt)  # prompt units are exact sums of token columns
+        return UnitRows(rows.matrix @ m_in.T, rows.sequence @ m_in.T, rows.convergence_delta, rows.steps, rows.extra)
 
 
-def _with_retries(lm, inp, method, target, *, baseline, n_steps, integration, vjp_batch, progress, matmul_precision,
-                  precision):
+def _with_retries(lm, inp, method: type[GradientMethod], target: _Target, *, precision, vjp_batch, progress,
+                  matmul_precision, params):
     vjp_batch = vjp_batch or default_vjp_batch(lm)
-    with torch.no_grad():
-        x = target.emb(torch.tensor(list(inp.prompt_ids), device=lm.device))
-    seq_len = inp.n_prompt + max(len(a) for a in target.answers)
-    done = [0]
-    n_chunks = -(-(n_steps + 2) // max(3, MAX_GRAD_ROWS // seq_len))
-    total_vjps = target.n_rows * (n_chunks if method == "integrated_gradients" else 1)
+    # The matmul precision is process-global state: it is changed only while this model's lock is held (so two
+    # runs on the model never see each other's setting) and restored before the lock is released.
+    with lm.lock:
+        with torch.no_grad():
+            x = target.emb(torch.tensor(list(inp.prompt_ids), device=lm.device))
+        seq_len = inp.n_prompt + max(len(a) for a in target.answers)
+        done = [0]
+        total_vjps = target.n_rows * method.vjp_rounds(seq_len, **params)
 
-    def tick(k: int) -> None:
-        done[0] += k
-        if progress:
-            progress(min(1.0, done[0] / total_vjps), f"gradients {done[0]}/{total_vjps}")
+        def tick(k: int) -> None:
+            done[0] += k
+            if progress:
+                progress(min(1.0, done[0] / total_vjps), f"gradients {done[0]}/{total_vjps}")
 
-    previous = torch.get_float32_matmul_precision()
-    autocast = (torch.autocast(lm.device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext())
-    try:
-        torch.set_float32_matmul_precision(matmul_precision)
-        grad_rows = MAX_GRAD_ROWS
-        while True:
-            try:
-                with autocast:
-                    return _gradient_token_matrix(lm, inp, method, target, x, tick, vjp_batch, baseline, n_steps,
-                                                  integration, seq_len, grad_rows)
-            except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
-                if not is_out_of_memory(exc):
-                    raise
-                free_accelerator_memory()
-                done[0] = 0
-                if vjp_batch > 1:  # smaller internal batches, same result
-                    vjp_batch //= 2
-                elif method == "integrated_gradients" and grad_rows // seq_len > 3:
-                    grad_rows //= 2
-                else:
-                    raise ResourceLimitError(f"out of memory computing {method} for {seq_len:,} tokens even at the "
-                                             "smallest internal batch; shorten the sources or the answer") from exc
-    finally:
-        torch.set_float32_matmul_precision(previous)
+        previous = torch.get_float32_matmul_precision()
+        autocast = (torch.autocast(lm.device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext())
+        try:
+            torch.set_float32_matmul_precision(matmul_precision)
+            grad_rows = MAX_GRAD_ROWS
+            while True:
+                try:
+                    with autocast:
+                        return _gradient_token_matrix(lm, inp, method, target, x, tick, vjp_batch,
+                                                      grad_rows=grad_rows, **params)
+                except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
+                    if not is_out_of_memory(exc):
+                        raise
+                    free_accelerator_memory()
+                    done[0] = 0
+                    if vjp_batch > 1:  # smaller internal batches, same result
+                        vjp_batch //= 2
+                    elif method.chunked_steps and grad_rows // seq_len > 3:
+                        grad_rows //= 2
+                    else:
+                        raise ResourceLimitError(
+                            f"out of memory computing {method.info.name} for {seq_len:,} tokens even at the smallest "
+                            "internal batch; shorten the sources or the answer") from exc
+        finally:
+            torch.set_float32_matmul_precision(previous)
 
 
-def _gradient_token_matrix(lm, inp, method, target, x, tick, vjp_batch, baseline, n_steps, integration, seq_len,
-                           grad_rows=MAX_GRAD_ROWS):
+def _gradient_token_matrix(lm, inp, method: type[GradientMethod], target, x, tick, vjp_batch,
+                           grad_rows=MAX_GRAD_ROWS, **params):
+    """One attempt of ``method`` (``_with_retries`` retries it smaller after running out of memory)."""
     with lm.lock, torch.enable_grad():
-        if method in ("saliency", "input_x_gradient"):
-            e = x[None].clone().requires_grad_(True)
-            values = target(e, keep_row=0)
-            steps = target.token_steps()
-            ones = torch.ones(1, device=lm.device)
-            grads = _vjp_rows(values, e, ones, vjp_batch, tick)[:, 0].float()  # (rows, n, d)
-            if method == "saliency":
-                return grads.abs().sum(-1).double().cpu().numpy(), None, steps
-            return (grads * x[None]).sum(-1).double().cpu().numpy(), None, steps
-        if method != "integrated_gradients":
-            raise InputError(f"unknown gradient method {method!r}")
+        return method.gradient_pass(lm, inp, target, x, tick, vjp_batch, grad_rows, **params)
+
+
+_GRADIENT_PARAMS = {"vjp_batch": POSITIVE_INT, "matmul_precision": TEXT.with_default("highest"),
+                    "precision": TEXT.with_default("fp32")}
+
+
+@register("text", "saliency", "|gradient| of an answer unit's summed log-probability, summed over the embedding "
+          "(an L1 gradient norm: a sentence's saliency is the norm of its own gradient, not a sum of its tokens' "
+          "saliencies)", _GRADIENT_PARAMS, cost=COST_ONE_PASS, exact_regrouping=False, supports_contrast=True,
+          guide=("how sharply the answer's log-probability reacts to each unit's embedding (gradient size, no sign)",
+                 "one backward pass per answer unit: the fastest",
+                 "a quick first look; says where the model is sensitive, not which way a unit pushes"))
+class Saliency(GradientMethod):
+    @classmethod
+    def score(cls, grads, x):
+        return grads.abs().sum(-1)
+
+
+@register("text", "input_x_gradient", "embedding x gradient, summed over the embedding dimension (a unit's row is "
+          "exactly the sum of its tokens' rows)", _GRADIENT_PARAMS, cost=COST_ONE_PASS, exact_regrouping=True,
+          supports_contrast=True,
+          guide=("embedding x gradient: a signed first-order estimate of each unit's push on the answer",
+                 "one backward pass per answer unit: fast",
+                 "good for ranking units; can mislead where the model is far from linear"))
+class InputXGradient(GradientMethod):
+    @classmethod
+    def score(cls, grads, x):
+        return (grads * x[None]).sum(-1)
+
+
+@register("text", "integrated_gradients", "integrated gradients from a baseline embedding (exact captum LIG; a "
+          "unit's row is exactly the sum of its tokens' rows)",
+          {**_GRADIENT_PARAMS, "n_steps": Param((int,), 1, 10_000, default=16),
+           "baseline": Param((str, int, float), default="zero"), "integration": TEXT.with_default("gausslegendre")},
+          cost=COST_STEPS, cost_param="n_steps", cost_range=(2, 256), exact_regrouping=True, supports_contrast=True,
+          guide=("gradients summed along a path from a blank prompt: signed shares that add up to the answer's "
+                 "log-probability change",
+                 "steps x backward passes (16 steps by default: about 16x input x gradient)",
+                 "the most faithful gradient method; trust it when the convergence delta shown is small"))
+class IntegratedGradients(GradientMethod):
+    """The path integral: the prompt embeddings move from the baseline to the input, answer embeddings stay."""
+
+    chunked_steps = True
+
+    @classmethod
+    def vjp_rounds(cls, seq_len, n_steps=16, **_):
+        return -(-(n_steps + 2) // max(3, MAX_GRAD_ROWS // seq_len))
+
+    @classmethod
+    def gradient_pass(cls, lm, inp, target, x, tick, vjp_batch, grad_rows, baseline="zero", n_steps=16,
+                      integration="gausslegendre", **_):
+        seq_len = inp.n_prompt + max(len(a) for a in target.answers)
         base = baseline_embeddings(lm, inp.prompt_ids, baseline).detach()
         alphas, weights = integration_points(n_steps, integration)
         # Two extra rows with zero weight, the input (alpha 1) and the baseline (alpha 0), ride in the
@@ -321,38 +417,3 @@ def _gradient_token_matrix(lm, inp, method, target, x, tick, vjp_batch, baseline
         attr = (total * delta[None].double()).sum(-1)
         conv = (attr.sum(-1) - (f_in - f_base)).abs().max().item()
         return attr.cpu().numpy(), conv, target.token_steps()
-
-
-_GRADIENT_PARAMS = {"vjp_batch": POSITIVE_INT, "matmul_precision": ((str,), None, None),
-                    "precision": ((str,), None, None)}
-_IG_PARAMS = {**_GRADIENT_PARAMS, "n_steps": ((int,), 1, 10_000), "baseline": ((str, int, float), None, None),
-              "integration": ((str,), None, None)}
-
-
-def _make(method: str, description: str):
-    @register("text", method, description, _IG_PARAMS if method == "integrated_gradients" else _GRADIENT_PARAMS)
-    class _Gradient:
-        name = method
-        kind = "gradient"
-        # A unit's row is the sum of its tokens' rows (linear in the target); not so for saliency's norm.
-        additive_targets = method != "saliency"
-        defaults = ({"baseline": "zero", "n_steps": 16, "integration": "gausslegendre"}
-                    if method == "integrated_gradients" else {})
-
-        @staticmethod
-        def token_matrix(lm, inp, contrast_ids=None, progress=None, row_groups=None, **params) -> GradientRows:
-            return gradient_token_matrix(lm, inp, method, contrast_ids=contrast_ids, row_groups=row_groups,
-                                         progress=progress, **params)
-
-    _Gradient.__name__ = method.title().replace("_", "")
-    return _Gradient
-
-
-Saliency = _make("saliency", "|gradient| of an answer unit's summed log-probability, summed over the embedding "
-                 "(an L1 gradient norm: a sentence's saliency is the norm of its own gradient, not a sum of its "
-                 "tokens' saliencies)")
-InputXGradient = _make("input_x_gradient", "embedding x gradient, summed over the embedding dimension (a unit's "
-                       "row is exactly the sum of its tokens' rows)")
-IntegratedGradients = _make("integrated_gradients", "integrated gradients from a baseline embedding (exact captum "
-                            "LIG; a unit's row is exactly the sum of its tokens' rows)")
-

@@ -129,3 +129,31 @@ def test_cli_explains_answer_sentences_and_prints_the_bf16_difference(tmp_path, 
     assert [u.text.strip() for u in result.output_units] == ["Paris is in France.", "Berlin is in Germany."]
     printed = capsys.readouterr().out
     assert f"max relative difference to fp32 {result.params['max_rel_diff_vs_fp32']:.2e}" in printed
+
+
+def test_global_torch_state_changes_only_under_the_models_lock(lm, two_sentences):
+    """TF32/bf16 runs set the process-global matmul precision: only while they hold the model's lock, restored
+    after. Before, a run set it and then waited for the lock, so the run holding the model computed under it."""
+    import threading
+    import time
+
+    torch.set_float32_matmul_precision("highest")
+    seen, finished = [], threading.Event()
+
+    def tf32_bf16_run():
+        explain(lm, two_sentences, "input_x_gradient", "token", output_granularity="sentence",
+                matmul_precision="high", precision="bf16")
+        finished.set()
+
+    with lm.lock:  # another run holds the model
+        worker = threading.Thread(target=tf32_bf16_run)
+        worker.start()
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            seen.append(torch.get_float32_matmul_precision())
+            time.sleep(0.005)
+        assert not finished.is_set()  # the runs do not interleave: it waits for the lock
+    worker.join(timeout=300)
+    assert finished.is_set()
+    assert set(seen) == {"highest"}, sorted(set(seen))
+    assert torch.get_float32_matmul_precision() == "highest"
