@@ -68,14 +68,19 @@ class Detector:
         return cls(options, load_embedder(), verifier, load_lm() if options.needs_lm else None, fusion)
 
     def audit(self, rows: Sequence[InputRow], run_name: str = "") -> list[RowResult | BadRow]:
-        from ..retrieval.grounding import ground
+        """Ground every row (the verifier reads the whole batch's claim windows in one batched call: a few pairs
+        per answer batch poorly alone), then attribute the rows the options ask for."""
+        from ..retrieval.grounding import ground_many
 
         self._embed_batch(rows)
+        groundings = ground_many([(row.answer, list(row.sources), row.question) for row in rows],
+                                 embedder=self.embedder, lm=self.lm if self.options.with_lm else None,
+                                 verifier=self.verifier, fusion=self.fusion)
         out: list[RowResult | BadRow] = []
-        for row in rows:
+        for row, g in zip(rows, groundings):
             try:
-                g = ground(row.answer, list(row.sources), row.question, embedder=self.embedder,
-                           lm=self.lm if self.options.with_lm else None, verifier=self.verifier, fusion=self.fusion)
+                if isinstance(g, Exception):
+                    raise g
                 attributions = ()
                 if self.options.attribute == "all" or (self.options.attribute == "flagged"
                                                         and g.answer_support_probability < self.options.flag_below):
@@ -89,8 +94,8 @@ class Detector:
                               in enumerate(zip(row.sources, row.source_names), 1)),
                 attributions=attributions, grounding=g,
                 # metadata as a JSON text: user keys such as "__type__" must not meet the report's type tags
-                extra={"run": run_name, "row_id": row.row_id, "line_no": row.line_no, "label": row.label or "",
-                       "metadata_json": json.dumps(row.metadata, ensure_ascii=False, default=str)})
+                metadata={"run": run_name, "row_id": row.row_id, "line_no": row.line_no, "label": row.label or "",
+                          "metadata_json": json.dumps(row.metadata, ensure_ascii=False, default=str)})
             out.append(RowResult(row, report))
         return out
 

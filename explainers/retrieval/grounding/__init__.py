@@ -17,6 +17,7 @@ turns them into a support probability; users refit it on their own data (``fit_f
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -24,7 +25,7 @@ import numpy as np
 from ...errors import EmptyInputError
 from ...types import Grounding, SentenceGrounding
 from ..ingest import Chunk, chunks_from_texts
-from .claim_signals import claim_signals
+from .claim_signals import apply_verifier, claim_signals
 from .claims import answer_sentences
 from .fusion import DETECTOR_FEATURES, LEXICAL_FEATURES, LM_FEATURES, NEGATIVE_SIGNALS, Fusion, load_fusion
 from .lexical import _STOP, _norm, encode_cached, lexical_signals, prepare_sources, sentence_signals, tokens
@@ -32,7 +33,7 @@ from .lm_signals import attribution_mass, context_reliance, sample_answers, samp
 from .nli import NLIScorer
 
 __all__ = ["DETECTOR_FEATURES", "LEXICAL_FEATURES", "LM_FEATURES", "NEGATIVE_SIGNALS", "Fusion", "NLIScorer", "answer_sentences",
-           "attribution_mass", "context_reliance", "encode_cached", "ground", "lexical_signals", "load_fusion",
+           "attribution_mass", "context_reliance", "encode_cached", "ground", "ground_many", "lexical_signals", "load_fusion",
            "prepare_sources", "sample_answers", "sampling_consistency", "sentence_signals", "tokens"]
 
 
@@ -61,13 +62,72 @@ def ground(answer: str, sources: Sequence[str | Chunk], question: str = "", *, e
     object with ``predict(pairs) -> (n, 3)`` probabilities); ``nli`` adds a user's NLI model as two more
     shown signals. ``deadline`` is a ``time.monotonic()`` value after which a ``TimeLimitError`` is raised.
     """
+    pending = _claims_checked(answer, sources, question, embedder=embedder, lm=lm, verifier=verifier, fusion=fusion,
+                              progress=progress, deadline=deadline)
+    if pending.verifier is not None:
+        apply_verifier(pending.evidence, question, pending.verifier,
+                       (lambda f, m: progress(0.3 + 0.6 * f, m)) if progress else None)
+    return _verdicts(pending, nli=nli, extra_lm_signals=extra_lm_signals, samples=samples, deadline=deadline)
+
+
+def ground_many(items: Sequence[tuple[str, Sequence[str | Chunk], str]], *, embedder=None, lm=None,
+                verifier=_DEFAULT, fusion: Fusion | None = None) -> list[Grounding | Exception]:
+    """``ground`` for many (answer, sources, question) at once, equal to grounding each alone, with one batched
+    verifier call over every answer's claim windows (a few pairs per answer batch poorly alone). An item that
+    cannot be grounded gives its ``ExplainerError`` in its place; the others go on."""
+    from ...errors import ExplainerError
+
+    verifier = _resolve_verifier(verifier)
+    pending: list = []
+    for answer, sources, question in items:
+        try:
+            pending.append(_claims_checked(answer, sources, question, embedder=embedder, lm=lm, verifier=verifier,
+                                           fusion=fusion))
+        except ExplainerError as exc:
+            pending.append(exc)
+    ready = [p for p in pending if not isinstance(p, Exception)]
+    if verifier is not None and ready:
+        evidence = [ev for p in ready for ev in p.evidence]
+        questions = [p.question for p in ready for _ in p.evidence]
+        apply_verifier(evidence, questions, verifier)
+    out: list[Grounding | Exception] = []
+    for p in pending:
+        if isinstance(p, Exception):
+            out.append(p)
+            continue
+        try:
+            out.append(_verdicts(p))
+        except ExplainerError as exc:
+            out.append(exc)
+    return out
+
+
+@dataclass
+class _Pending:
+    """One answer's claims with their signals, before the verifier and the fusion."""
+
+    answer: str
+    question: str
+    chunks: list
+    src: object
+    spans: list
+    evidence: list
+    embedder: object
+    lm: object
+    verifier: object
+    fusion: Fusion
+    started: float
+
+
+def _claims_checked(answer, sources, question, *, embedder, lm, verifier, fusion, progress=None,
+                    deadline=None) -> _Pending:
     started = time.perf_counter()
     if not answer or not answer.strip():
         raise EmptyInputError("the answer is empty")
     chunks = [c for c in sources if isinstance(c, Chunk)] + chunks_from_texts([s for s in sources if isinstance(s, str)])
     if not chunks:
         raise EmptyInputError("there are no sources to ground the answer in")
-    verifier = _resolve_verifier(verifier)
+    verifier = _resolve_verifier(verifier)  # (ground_many resolves it once; a resolved one passes through)
     if fusion is None:
         fusion = load_fusion("verifier" if verifier is not None else ("lm" if lm is not None else "lexical"))
     if embedder is None and _needs_embedder(fusion):
@@ -83,8 +143,17 @@ def ground(answer: str, sources: Sequence[str | Chunk], question: str = "", *, e
     claims = [answer[a:b] for a, b in spans]
     if progress:
         progress(0.3, f"checking {len(claims)} claims")
-    evidence = claim_signals(claims, question, src, embedder=embedder, verifier=verifier,
-                             progress=(lambda f, m: progress(0.3 + 0.6 * f, m)) if progress else None)
+    evidence = claim_signals(claims, question, src, embedder=embedder)
+    _check_deadline(deadline)
+    return _Pending(answer, question, chunks, src, spans, evidence, embedder, lm, verifier, fusion, started)
+
+
+def _verdicts(pending: _Pending, *, nli=None, extra_lm_signals: bool = False, samples: int = 3,
+              deadline: float | None = None) -> Grounding:
+    answer, question, chunks, src, spans, evidence = (pending.answer, pending.question, pending.chunks, pending.src,
+                                                      pending.spans, pending.evidence)
+    embedder, lm, verifier, fusion, started = (pending.embedder, pending.lm, pending.verifier, pending.fusion,
+                                               pending.started)
     _check_deadline(deadline)
     results, rows = [], []
     if lm is not None:  # fused where the fusion has it, else shown; each claim read after the answer before it
