@@ -11,6 +11,10 @@ prompt embeddings move from the baseline to the input, answer embeddings stay fi
 (default) or Riemann steps, attribution = (input - baseline) . mean-weighted gradient, summed over
 the embedding dimension.
 
+``GradientMethod`` owns these mechanics; a method is a small subclass (``Saliency`` and ``InputXGradient`` override
+only ``score``, how the gradient at the input becomes a score; ``IntegratedGradients`` overrides the pass itself).
+What is explained is a ``targets.Target`` value (the answer's log-probabilities by default, a contrast, any scalar).
+
 Targets are answer *units*: each row explained is the summed log-probability of one output unit (a token,
 word, sentence or span of the answer), so a sentence costs one VJP (per IG step) instead of one per token.
 Gradient x input and IG are linear in the target, so a unit's row equals the sum of its tokens' rows
