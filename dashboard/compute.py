@@ -181,7 +181,8 @@ def run_side_by_side(image_name: str, image, cam_method: str, prompt: str, answe
     from explainers.text.lm import raw_prompt
     from explainers.vision.cam import explain_image
     from explainers.vision.compare import side_by_side
-    from explainers.vision.faithfulness import image_deletion_curve, text_deletion_curve
+    from explainers.text.faithfulness import text_deletion_curve
+    from explainers.vision.faithfulness import image_deletion_curve
 
     clf = classifier()
     img_attr = explain_image(clf, image, cam_method)
@@ -208,11 +209,13 @@ def run_ablate(question: str, sources: tuple[str, ...], answer: str, n_ablations
         language_model(), question, sources, answer, n_ablations=n_ablations, progress=progress))
 
 
-def run_reliance(question: str, sources: tuple[str, ...], answer: str):
+def run_reliance(question: str, sources: tuple[str, ...], answer: str, progress=None):
+    progress = time_limited(progress, TIME_LIMIT_S, "context reliance")
     from explainers.text.context import context_reliance
 
     return results().get_or_compute(("reliance", question, sources, answer),
-                                    lambda: context_reliance(language_model(), question, sources, answer))
+                                    lambda: context_reliance(language_model(), question, sources, answer,
+                                                             progress=progress))
 
 
 def run_what_if(question: str, sources: tuple[str, ...], answer: str, edits: tuple, progress=None):

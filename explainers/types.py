@@ -1,13 +1,14 @@
 """Result values shared by every explainer and read by every export.
 
-Small frozen dataclasses holding numpy arrays. Each type has a tag in ``_TYPES``; JSON carries the
-tag and ``SCHEMA_VERSION`` (never a Python class path), and ``from_json`` rebuilds the exact value.
+Small frozen dataclasses holding numpy arrays: attributions (text, image), grounding, the context
+perturbations (leave-one-out and ablations, reliance, what-if edits), faithfulness curves and the audit report
+that holds them. Each type has a tag in ``_TYPES``; JSON carries the tag and ``SCHEMA_VERSION`` (never a Python
+class path), and ``from_json`` rebuilds the exact value.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -16,9 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from .colours import ATTRIBUTION_SCALE
 from .errors import SchemaError
 
-SCHEMA_VERSION = 1
+# 2: AuditReport holds typed ``perturbations``, ``answer_generated`` and plain ``metadata`` instead of an ``extra``
+# dict; version 1 reports (with ``extra``) are still read, their ``extra`` sorted into the typed fields.
+SCHEMA_VERSION = 2
 
 
 def utc_now() -> str:
@@ -189,9 +193,304 @@ class Source:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+# ---------------------------------------------------------------- perturbation results (text/context)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A plain table a report can print (headers and cells as strings or numbers)."""
+
+    title: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "header", tuple(self.header))
+        object.__setattr__(self, "rows", tuple(tuple(r) for r in self.rows))
+
+
+@dataclass(frozen=True)
+class ContextAttribution:
+    """Effects of source units on the answer: ``scores[i, j]`` for answer sentence ``i`` and source unit ``j``,
+    ``answer_scores[j]`` for the whole answer (log-probability units: positive = the unit supports the answer)."""
+
+    mode: str  # "leave_one_out" or "ablate"
+    model_id: str
+    question: str
+    answer: str
+    sources: tuple[str, ...]
+    units: tuple[Unit, ...]  # offsets inside their source's text
+    unit_sources: tuple[int, ...]  # 0-based source index of each unit
+    answer_units: tuple[Unit, ...]  # answer sentences (offsets in the answer)
+    scores: np.ndarray
+    answer_scores: np.ndarray
+    base_log_prob: float
+    base_sentence_log_probs: np.ndarray
+    variants: tuple[dict[str, Any], ...] = ()  # leave-one-out: one per unit (log_prob, regenerated answer, diff)
+    fit: dict[str, Any] = field(default_factory=dict)  # ablate: surrogate fit quality
+    agreement: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    forward_passes: int = 0
+    elapsed_s: float = 0.0
+    created_at: str = field(default_factory=utc_now)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("leave_one_out", "ablate"):
+            raise ValueError(f"unknown context attribution mode {self.mode!r}")
+        for name in ("units", "answer_units", "variants", "sources"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "unit_sources", tuple(int(k) for k in self.unit_sources))
+        if len(self.unit_sources) != len(self.units):
+            raise ValueError(f"{len(self.unit_sources)} source indices for {len(self.units)} units")
+        scores = _as_float_array(self.scores, 2, "scores")
+        if scores.shape != (len(self.answer_units), len(self.units)):
+            raise ValueError(f"scores shape {scores.shape} != ({len(self.answer_units)}, {len(self.units)})")
+        answer_scores = _as_float_array(self.answer_scores, 1, "answer_scores")
+        if answer_scores.shape != (len(self.units),):
+            raise ValueError(f"answer_scores shape {answer_scores.shape} != ({len(self.units)},)")
+        base_sent = _as_float_array(self.base_sentence_log_probs, 1, "base_sentence_log_probs")
+        if base_sent.shape != (len(self.answer_units),):
+            raise ValueError(f"base_sentence_log_probs shape {base_sent.shape} != ({len(self.answer_units)},)")
+        object.__setattr__(self, "scores", scores)
+        object.__setattr__(self, "answer_scores", answer_scores)
+        object.__setattr__(self, "base_sentence_log_probs", base_sent)
+        object.__setattr__(self, "base_log_prob", float(self.base_log_prob))
+        for name in ("fit", "agreement", "params"):
+            object.__setattr__(self, name, dict(getattr(self, name)))
+
+    def top_units(self, k: int = 5, row: int | None = None) -> list[tuple[int, float]]:
+        values = self.answer_scores if row is None else self.scores[row]
+        return [(int(j), float(values[j])) for j in np.argsort(-values)[:k]]
+
+    def as_tables(self) -> list[Table]:
+        title = ("Leave-one-out over sources" if self.mode == "leave_one_out"
+                 else f"Context attribution by {self.params.get('n_ablations')} random ablations (Lasso surrogate)")
+        header = ["source", "unit", "effect on answer log-prob"]
+        if self.mode == "leave_one_out":
+            header += ["answer regenerated without it"]
+        rows = []
+        for j, u in enumerate(self.units):
+            row = [str(self.unit_sources[j] + 1), u.text, round(float(self.answer_scores[j]), 4)]
+            if self.mode == "leave_one_out":
+                row.append(self.variants[j].get("regenerated", "") if j < len(self.variants) else "")
+            rows.append(tuple(row))
+        note = f"base answer log-probability {self.base_log_prob:.3f}"
+        if self.fit:
+            note += (f"; surrogate held-out R² {self.fit.get('r2_heldout', float('nan')):.2f}, "
+                     f"LDS {self.fit.get('lds', float('nan')):.2f}")
+        return [Table(title, tuple(header), tuple(rows), note)]
+
+
+@dataclass(frozen=True)
+class ContextReliance:
+    """Per answer token: log p with the sources, without them and with them shuffled; per word the reliance and
+    whether it is flagged as coming from the model's prior (content words only)."""
+
+    model_id: str
+    question: str
+    answer: str
+    tokens: tuple[Unit, ...]  # offsets in the answer
+    log_prob_with: np.ndarray
+    log_prob_without: np.ndarray
+    log_prob_shuffled: np.ndarray
+    words: tuple[Unit, ...]
+    word_reliance: np.ndarray  # sum over the word's tokens of (with - without), nats
+    word_shuffle_drop: np.ndarray  # sum over the word's tokens of (with - shuffled)
+    flagged: tuple[bool, ...]  # content word with reliance below the threshold: from the model's prior
+    threshold: float
+    params: dict[str, Any] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    created_at: str = field(default_factory=utc_now)
+
+    def __post_init__(self) -> None:
+        for name in ("tokens", "words"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "flagged", tuple(bool(f) for f in self.flagged))
+        n_tok, n_word = len(self.tokens), len(self.words)
+        for name, n in (("log_prob_with", n_tok), ("log_prob_without", n_tok), ("log_prob_shuffled", n_tok),
+                        ("word_reliance", n_word), ("word_shuffle_drop", n_word)):
+            arr = _as_float_array(getattr(self, name), 1, name)
+            if arr.shape != (n,):
+                raise ValueError(f"{name} has shape {arr.shape}, expected ({n},)")
+            object.__setattr__(self, name, arr)
+        if len(self.flagged) != n_word:
+            raise ValueError("one flag per word is needed")
+        object.__setattr__(self, "threshold", float(self.threshold))
+        object.__setattr__(self, "params", dict(self.params))
+
+    @property
+    def token_reliance(self) -> np.ndarray:
+        return self.log_prob_with - self.log_prob_without
+
+    def flagged_words(self) -> list[str]:
+        return [w.text for w, f in zip(self.words, self.flagged) if f]
+
+    def as_tables(self) -> list[Table]:
+        rows = tuple((w.text, round(float(r), 3), round(float(s), 3), "prior" if f else "")
+                     for w, r, s, f in zip(self.words, self.word_reliance, self.word_shuffle_drop, self.flagged))
+        return [Table("Context reliance of each answer word", ("word", "reliance (nats)", "drop when shuffled",
+                                                               "flag"), rows,
+                      f"reliance = log p(with sources) - log p(without); content words under {self.threshold:g} "
+                      "nats are flagged as coming from the model's prior")]
+
+
+@dataclass(frozen=True)
+class EditResult:
+    """A what-if: the edits (data), the edited inputs, the answer re-scored and regenerated."""
+
+    edits: tuple[dict[str, Any], ...]
+    model_id: str
+    question: str
+    sources: tuple[str, ...]
+    edited_question: str
+    edited_sources: tuple[str, ...]
+    answer: str
+    base_log_prob: float
+    edited_log_prob: float
+    answer_units: tuple[Unit, ...]
+    sentence_deltas: np.ndarray  # edited - base, per answer sentence
+    regenerated: str = ""
+    diff: tuple[tuple[str, str, str], ...] = ()  # (op, old words, new words)
+    params: dict[str, Any] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    created_at: str = field(default_factory=utc_now)
+
+    def __post_init__(self) -> None:
+        for name in ("sources", "edited_sources", "answer_units"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "edits", tuple(dict(e) for e in self.edits))
+        object.__setattr__(self, "diff", tuple(tuple(d) for d in self.diff))
+        deltas = _as_float_array(self.sentence_deltas, 1, "sentence_deltas")
+        if deltas.shape != (len(self.answer_units),):
+            raise ValueError(f"sentence_deltas shape {deltas.shape} != ({len(self.answer_units)},)")
+        object.__setattr__(self, "sentence_deltas", deltas)
+        object.__setattr__(self, "base_log_prob", float(self.base_log_prob))
+        object.__setattr__(self, "edited_log_prob", float(self.edited_log_prob))
+        object.__setattr__(self, "params", dict(self.params))
+
+    @property
+    def probability_ratio(self) -> float:
+        return float(np.exp(self.edited_log_prob - self.base_log_prob))
+
+    def as_tables(self) -> list[Table]:
+        from .text.context.edits import json_edit  # the edit language describes its own edits
+
+        rows = tuple((json_edit(e), "") for e in self.edits)
+        rows += (("answer log-prob", f"{self.base_log_prob:.3f} → {self.edited_log_prob:.3f}"),
+                 ("regenerated answer", self.regenerated))
+        return [Table("What-if edit", ("edit", "result"), rows)]
+
+
+# The results an audit report keeps beside its attributions and grounding.
+PERTURBATION_TYPES = (ContextAttribution, ContextReliance, EditResult)
+
+
+# ---------------------------------------------------------------- faithfulness and the CNN-vs-LLM pairing
+
+
+def _floats(values: Any, name: str) -> tuple[float, ...]:
+    values = tuple(values)
+    if any(isinstance(v, (bool, np.bool_)) for v in values):
+        raise ValueError(f"{name} must hold numbers, not true/false")
+    return tuple(float(v) for v in values)
+
+
+@dataclass(frozen=True)
+class TextFaithfulness:
+    """ERASER comprehensiveness and sufficiency of a text attribution at each fraction of units deleted."""
+
+    fractions: tuple[float, ...]
+    comprehensiveness: tuple[float, ...]
+    sufficiency: tuple[float, ...]
+    aopc_comprehensiveness: float
+    aopc_sufficiency: float
+    random_aopc_comprehensiveness: float  # the same with a random ranking, for scale
+
+    def __post_init__(self) -> None:
+        for name in ("fractions", "comprehensiveness", "sufficiency"):
+            object.__setattr__(self, name, _floats(getattr(self, name), name))
+        if not len(self.fractions) == len(self.comprehensiveness) == len(self.sufficiency):
+            raise ValueError("one comprehensiveness and one sufficiency value per fraction are needed")
+        for name in ("aopc_comprehensiveness", "aopc_sufficiency", "random_aopc_comprehensiveness"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+
+
+@dataclass(frozen=True)
+class DeletionCurve:
+    """Deletion and insertion curves (RISE): the normalised score after removing / restoring the top fraction."""
+
+    fractions: tuple[float, ...]
+    deletion: tuple[float, ...]  # normalised score after removing the top fraction
+    insertion: tuple[float, ...]
+    deletion_auc: float
+    insertion_auc: float
+
+    def __post_init__(self) -> None:
+        for name in ("fractions", "deletion", "insertion"):
+            object.__setattr__(self, name, _floats(getattr(self, name), name))
+        if not len(self.fractions) == len(self.deletion) == len(self.insertion):
+            raise ValueError("one deletion and one insertion value per fraction are needed")
+        object.__setattr__(self, "deletion_auc", float(self.deletion_auc))
+        object.__setattr__(self, "insertion_auc", float(self.insertion_auc))
+
+
+@dataclass(frozen=True)
+class SideBySide:
+    """One image and one text attribution on one colour scale, with their deletion curves and captions."""
+
+    image: ImageAttribution
+    text: TextAttribution
+    image_heat: np.ndarray  # heatmap / max|heatmap|, in [-1, 1]
+    text_scores: np.ndarray  # whole-answer unit scores / max|score| over visible units, in [-1, 1]
+    image_curve: DeletionCurve
+    text_curve: DeletionCurve
+    image_caption: str
+    text_caption: str
+    color_scale: tuple[tuple[float, str], ...] = ATTRIBUTION_SCALE
+
+    def __post_init__(self) -> None:
+        heat = _as_float_array(self.image_heat, 2, "image_heat")
+        if heat.shape != self.image.heatmap.shape:
+            raise ValueError(f"image_heat shape {heat.shape} != heatmap shape {self.image.heatmap.shape}")
+        scores = _as_float_array(self.text_scores, 1, "text_scores")
+        if scores.shape != (len(self.text.input_units),):
+            raise ValueError(f"text_scores shape {scores.shape} != ({len(self.text.input_units)},)")
+        object.__setattr__(self, "image_heat", heat)
+        object.__setattr__(self, "text_scores", scores)
+        object.__setattr__(self, "color_scale", tuple((float(a), str(c)) for a, c in self.color_scale))
+
+
+_RESERVED_KEYS = frozenset({"__type__", "__ndarray__", "__tuple__", "__float__"})
+
+
+def _check_plain(value: Any, path: str, depth: int = 0) -> None:
+    """Metadata holds plain JSON values (text, numbers, true/false, null, lists, objects), never results."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValueError(f"{path}: keys must be text, not {type(k).__name__}")
+            if k in _RESERVED_KEYS:  # they would read back as a type tag, an array, a tuple or a float
+                raise ValueError(f"{path}: the key {k!r} is reserved for the JSON form")
+            _check_plain(v, f"{path}.{k}", depth + 1)
+        return
+    if isinstance(value, (list, tuple)):
+        for k, v in enumerate(value):
+            _check_plain(v, f"{path}[{k}]", depth + 1)
+        return
+    raise ValueError(f"{path}: {type(value).__name__} is not a plain value (results have their own fields)")
+
+
 @dataclass(frozen=True)
 class AuditReport:
-    """Everything about one audited answer: inputs, model and every result computed on it."""
+    """Everything about one audited answer: inputs, model and every result computed on it.
+
+    ``perturbations`` are the context results (leave-one-out, ablations, reliance, what-if edits);
+    ``metadata`` is provenance as plain values (batch run and row, the audit an edited answer came from)."""
 
     question: str
     answer: str
@@ -200,14 +499,23 @@ class AuditReport:
     attributions: tuple[TextAttribution, ...] = ()
     image_attributions: tuple[ImageAttribution, ...] = ()
     grounding: Grounding | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    perturbations: tuple[ContextAttribution | ContextReliance | EditResult, ...] = ()
+    answer_generated: bool = False  # the model wrote the answer here (not pasted by the user)
+    metadata: dict[str, Any] = field(default_factory=dict)
     created_at: str = field(default_factory=utc_now)
     updated_at: str = field(default_factory=utc_now)
 
     def __post_init__(self) -> None:
-        for name in ("sources", "attributions", "image_attributions"):
+        for name in ("sources", "attributions", "image_attributions", "perturbations"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
-        object.__setattr__(self, "extra", dict(self.extra))
+        for k, p in enumerate(self.perturbations):
+            if not isinstance(p, PERTURBATION_TYPES):
+                raise TypeError(f"perturbations[{k}] is a {type(p).__name__}, not one of "
+                                f"{', '.join(t.__name__ for t in PERTURBATION_TYPES)}")
+        object.__setattr__(self, "answer_generated", bool(self.answer_generated))
+        metadata = dict(self.metadata)
+        _check_plain(metadata, "metadata")
+        object.__setattr__(self, "metadata", metadata)
 
 
 # ---------------------------------------------------------------- JSON with explicit type tags
@@ -219,23 +527,16 @@ _TYPES: dict[str, type] = {
     "sentence_grounding": SentenceGrounding,
     "grounding": Grounding,
     "source": Source,
+    "context_attribution": ContextAttribution,
+    "context_reliance": ContextReliance,
+    "edit_result": EditResult,
+    "context_table": Table,
+    "text_faithfulness": TextFaithfulness,
+    "deletion_curve": DeletionCurve,
+    "side_by_side": SideBySide,
     "audit_report": AuditReport,
 }
 _TAG_OF = {cls: tag for tag, cls in _TYPES.items()}
-
-
-# Result types defined outside this module (registered on import): the module to import for each tag, so a
-# fresh process can read a report that holds them. Fixed names only, never taken from the data.
-_DEFINED_IN = {"context_attribution": "explainers.text.context", "context_reliance": "explainers.text.context",
-               "edit_result": "explainers.text.context", "context_table": "explainers.text.context"}
-
-
-def register_type(tag: str, cls: type) -> None:
-    """Let a later module add a result type to the JSON map (explicit, never a class path)."""
-    if tag in _TYPES and _TYPES[tag] is not cls:
-        raise ValueError(f"type tag {tag!r} is taken by {_TYPES[tag].__name__}")
-    _TYPES[tag] = cls
-    _TAG_OF[cls] = tag
 
 
 def _encode(value: Any) -> Any:
@@ -376,11 +677,11 @@ def _check_type(value: Any, hint: Any, path: str) -> None:
             raise SchemaError(f"{path}: expected {hint.__name__}, got {type(value).__name__}")
 
 
-def _decode(value: Any, path: str = "result", depth: int = 0) -> Any:
+def _decode(value: Any, path: str = "result", depth: int = 0, version: int = SCHEMA_VERSION) -> Any:
     if depth > MAX_DEPTH:
         raise SchemaError(f"{path}: nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, list):
-        return [_decode(v, f"{path}[{k}]", depth + 1) for k, v in enumerate(value)]
+        return [_decode(v, f"{path}[{k}]", depth + 1, version) for k, v in enumerate(value)]
     if not isinstance(value, dict):
         return value
     if "__ndarray__" in value:
@@ -388,7 +689,7 @@ def _decode(value: Any, path: str = "result", depth: int = 0) -> Any:
     if "__tuple__" in value:
         if set(value) != {"__tuple__"} or not isinstance(value["__tuple__"], list):
             raise SchemaError(f"{path}: a tuple is {{\"__tuple__\": [...]}}")
-        return tuple(_decode(v, f"{path}[{k}]", depth + 1) for k, v in enumerate(value["__tuple__"]))
+        return tuple(_decode(v, f"{path}[{k}]", depth + 1, version) for k, v in enumerate(value["__tuple__"]))
     if "__float__" in value:
         if set(value) != {"__float__"} or value["__float__"] not in NONFINITE:
             raise SchemaError(f"{path}: a special float is one of {', '.join(NONFINITE)}")
@@ -398,16 +699,48 @@ def _decode(value: Any, path: str = "result", depth: int = 0) -> Any:
         if not isinstance(tag, str):
             raise SchemaError(f"{path}: the type tag must be text")
         cls = _TYPES.get(tag)
-        if cls is None and tag in _DEFINED_IN:  # a type from a module this process has not imported yet
-            importlib.import_module(_DEFINED_IN[tag])
-            cls = _TYPES.get(tag)
         if cls is None:
             raise SchemaError(f"unknown result type {tag!r:.60}; known: {', '.join(sorted(_TYPES))}")
-        return _decode_dataclass(cls, tag, value, path, depth)
-    return {k: _decode(v, f"{path}.{k}", depth + 1) for k, v in value.items()}
+        if cls is AuditReport and version < 2:
+            value = _report_from_v1(value, path)
+        return _decode_dataclass(cls, tag, value, path, depth, version)
+    return {k: _decode(v, f"{path}.{k}", depth + 1, version) for k, v in value.items()}
 
 
-def _decode_dataclass(cls: type, tag: str, value: dict, path: str, depth: int) -> Any:
+_PERTURBATION_TAGS = frozenset(_TAG_OF[cls] for cls in PERTURBATION_TYPES)
+
+
+def _report_from_v1(value: dict, path: str) -> dict:
+    """A version 1 audit report (still JSON) in the version 2 form: its ``extra`` dict sorted into
+    ``perturbations`` (every perturbation result, wherever it sat), ``answer_generated`` and ``metadata`` (the rest,
+    which must be plain values)."""
+    if "extra" not in value:
+        return value
+    extra = value["extra"]
+    if not isinstance(extra, dict):
+        raise SchemaError(f"{path}.extra: expected an object, got {type(extra).__name__}")
+    out = {k: v for k, v in value.items() if k != "extra"}
+    perturbations, metadata = [], {}
+
+    def is_result(v: Any) -> bool:
+        return isinstance(v, dict) and v.get("__type__") in _PERTURBATION_TAGS
+
+    for key, item in extra.items():
+        items = item.get("__tuple__") if isinstance(item, dict) and set(item) == {"__tuple__"} else item
+        if key == "answer_generated" and isinstance(item, bool):
+            out["answer_generated"] = item
+        elif is_result(item):
+            perturbations.append(item)
+        elif key == "perturbations" and isinstance(items, list) and all(is_result(v) for v in items):
+            perturbations.extend(items)
+        else:
+            metadata[key] = item
+    out["perturbations"] = {"__tuple__": perturbations}
+    out["metadata"] = metadata
+    return out
+
+
+def _decode_dataclass(cls: type, tag: str, value: dict, path: str, depth: int, version: int) -> Any:
     import typing
 
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -423,7 +756,7 @@ def _decode_dataclass(cls: type, tag: str, value: dict, path: str, depth: int) -
     for k, v in value.items():
         if k == "__type__":
             continue
-        kwargs[k] = _decode(v, f"{path}.{k}", depth + 1)
+        kwargs[k] = _decode(v, f"{path}.{k}", depth + 1, version)
         _check_type(kwargs[k], hints.get(k, Any), f"{path}.{k}")
     try:
         return cls(**kwargs)
@@ -442,7 +775,7 @@ def from_dict(data: dict[str, Any]) -> Any:
     version = data["schema_version"]
     if type(version) is not int or version > SCHEMA_VERSION or version < 1:
         raise SchemaError(f"schema version {version!r:.40} is not supported (this AuditLens reads 1..{SCHEMA_VERSION})")
-    return _decode(data["result"])
+    return _decode(data["result"], version=version)
 
 
 def to_json(value: Any, indent: int | None = None) -> str:

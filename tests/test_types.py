@@ -1,12 +1,13 @@
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from explainers.types import (
-    AuditReport, Grounding, ImageAttribution, SentenceGrounding, Source, TextAttribution, Unit, from_json,
-    results_equal, to_json,
+    SCHEMA_VERSION, AuditReport, DeletionCurve, EditResult, Grounding, ImageAttribution, SentenceGrounding, SideBySide,
+    Source, TextAttribution, TextFaithfulness, Unit, from_json, results_equal, to_json,
 )
 from explainers.errors import SchemaError
 
@@ -31,17 +32,81 @@ def _report():
     g = Grounding(answer="Paris is big.", sentences=[sent], answer_support_probability=0.2)
     return AuditReport(question="q?", answer="Paris is big.", sources=[Source("doc1", "Paris <b>", metadata={"page": 1})],
                        model_id="m", attributions=[_text_attr()], image_attributions=[img], grounding=g,
-                       extra={"nan": float("nan"), "nested": {"a": [1, 2]}})
+                       perturbations=[_edit()], answer_generated=True,
+                       metadata={"nan": float("nan"), "nested": {"a": [1, 2]}})
 
 
-@pytest.mark.parametrize("make", [_text_attr, _report])
+def _edit():
+    return EditResult(edits=({"op": "remove", "unit": "word", "where": "question", "index": 0, "match": None,
+                              "replacement": ""},), model_id="m", question="q?", sources=("Paris",),
+                      edited_question="?", edited_sources=("Paris",), answer="Paris is big.", base_log_prob=-2.0,
+                      edited_log_prob=-2.5, answer_units=(Unit("Paris is big.", 0, 13),), sentence_deltas=[-0.5],
+                      regenerated="Paris.", diff=(("replace", "Paris is big.", "Paris."),))
+
+
+def _faithfulness():
+    return TextFaithfulness(fractions=(0.1, 0.5), comprehensiveness=(1.5, 2.0), sufficiency=(0.25, -0.5),
+                            aopc_comprehensiveness=1.75, aopc_sufficiency=-0.125, random_aopc_comprehensiveness=0.5)
+
+
+def _curve():
+    return DeletionCurve(fractions=np.linspace(0, 1, 3), deletion=np.array([1.0, 0.4, 0.1]),
+                         insertion=(0.1, 0.7, 1.0), deletion_auc=0.475, insertion_auc=0.625)
+
+
+def _side_by_side():
+    img = _report().image_attributions[0]
+    return SideBySide(image=img, text=_text_attr(), image_heat=img.heatmap / img.heatmap.max(),
+                      text_scores=np.array([0.5, -1.0, 0.0]), image_curve=_curve(), text_curve=_curve(),
+                      image_caption="gradcam for 'espresso'", text_caption="<b>not markup</b>")
+
+
+@pytest.mark.parametrize("make", [_text_attr, _report, _edit, _faithfulness, _curve, _side_by_side])
 def test_json_round_trip_is_exact(make):
     value = make()
     text = to_json(value)
     back = from_json(text)
     assert results_equal(value, back)
     assert to_json(back) == text
-    assert json.loads(text)["schema_version"] == 1
+    assert json.loads(text)["schema_version"] == SCHEMA_VERSION == 2
+
+
+def test_curves_hold_plain_floats_whatever_they_were_built_from():
+    curve = _curve()  # numpy values in, as image_deletion_curve builds it
+    assert all(type(v) is float for v in curve.fractions + curve.deletion + (curve.deletion_auc,))
+    with pytest.raises(ValueError, match="one deletion and one insertion"):
+        DeletionCurve(fractions=(0.0, 1.0), deletion=(1.0,), insertion=(0.0, 1.0), deletion_auc=0, insertion_auc=1)
+
+
+def test_a_version_1_report_with_extra_reads_into_the_typed_fields():
+    """A report saved before version 2 (written by that version's code: ``extra`` held the answer's origin, the
+    perturbation results and batch/review provenance) reads with every part in its typed field."""
+    text = (Path(__file__).parent / "data" / "report_v1_extra.json").read_text(encoding="utf-8")
+    assert json.loads(text)["schema_version"] == 1 and "extra" in json.loads(text)["result"]
+    report = from_json(text)
+    assert [type(p).__name__ for p in report.perturbations] == ["ContextReliance", "EditResult"]
+    assert report.perturbations[1].regenerated == "It is held in Arlesford." and report.answer_generated is True
+    assert report.metadata == {"run": "exp", "row_id": "row-2", "line_no": 3, "edited_from_audit": 7,
+                               "metadata_json": '{"team": "a"}'}
+    again = from_json(to_json(report))  # written back as version 2, read the same
+    assert results_equal(again, report) and '"extra"' not in to_json(report)
+    doc = json.loads(text)
+    doc["schema_version"] = 2  # the old form is read only as what it was: version 1
+    with pytest.raises(SchemaError, match="has no field 'extra'"):
+        from_json(json.dumps(doc))
+    doc = json.loads(text)
+    doc["result"]["extra"] = ["not", "an", "object"]
+    with pytest.raises(SchemaError, match="extra: expected an object"):
+        from_json(json.dumps(doc))
+
+
+def test_a_report_keeps_results_in_their_fields_and_plain_values_in_metadata():
+    with pytest.raises(TypeError, match="perturbations\\[0\\] is a TextAttribution"):
+        AuditReport(question="q?", answer="a.", perturbations=[_text_attr()])
+    with pytest.raises(ValueError, match="not a plain value"):
+        AuditReport(question="q?", answer="a.", metadata={"edit": _edit()})
+    with pytest.raises(ValueError, match="reserved"):
+        AuditReport(question="q?", answer="a.", metadata={"user": {"__type__": "audit_report"}})
 
 
 def test_json_has_type_tags_not_class_paths():

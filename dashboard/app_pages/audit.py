@@ -36,7 +36,7 @@ def current_report(audit: dict, attributions=(), grounding=None, perturbations=(
                        sources=tuple(Source(f"source {k}", text, title=name)
                                      for k, (text, name) in enumerate(zip(audit["sources"], audit["names"]), 1)),
                        model_id=audit.get("model_id", ""), attributions=tuple(attributions), grounding=grounding,
-                       extra={"answer_generated": audit["generated"], "perturbations": list(perturbations)})
+                       answer_generated=audit["generated"], perturbations=tuple(perturbations))
 
 
 def chosen_precision(method: str) -> str:

@@ -107,7 +107,7 @@ if save and identity.can_write:
             sources = tuple(s.text for s in report.sources)
             grounding = run_grounding(report.question, sources, edited_answer) if sources else None
             new = dataclasses.replace(report, answer=edited_answer, attributions=(), grounding=grounding,
-                                      extra={**report.extra, "edited_from_audit": audit_id, "perturbations": []})
+                                      perturbations=(), metadata={**report.metadata, "edited_from_audit": audit_id})
             new_id = store.save_audit(new, reviewer, audit_key=store.audit_meta(audit_id)["audit_key"])
             st.session_state["open_audit"] = st.session_state["queue_open_next"] = new_id
             st.session_state["queue_table_generation"] = generation + 1

@@ -126,13 +126,8 @@ def answer_segments(report: AuditReport) -> list[tuple[str, str, str]]:
 
 
 def report_tables(report: AuditReport) -> list:
-    """Tables from results kept in ``report.extra`` that know how to tabulate themselves (``as_tables``)."""
-    tables = []
-    for value in report.extra.values():
-        for v in value if isinstance(value, (list, tuple)) else [value]:
-            if hasattr(v, "as_tables"):
-                tables.extend(v.as_tables())
-    return tables
+    """The tables of the report's perturbation results (each tabulates itself: ``as_tables``)."""
+    return [table for result in report.perturbations for table in result.as_tables()]
 
 
 def render_report_html(bundles: list[ReportBundle], title: str = "AuditLens audit report") -> str:

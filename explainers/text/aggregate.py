@@ -126,9 +126,3 @@ def membership(groups: Sequence[Sequence[int]], n_tokens: int) -> np.ndarray:
         m[u, list(idx)] = 1.0
     return m
 
-
-def aggregate_scores(scores: np.ndarray, out_groups, in_groups) -> np.ndarray:
-    """Sum a token matrix (out tokens x in tokens) into unit blocks (out units x in units)."""
-    mo = membership(out_groups, scores.shape[0])
-    mi = membership(in_groups, scores.shape[1])
-    return mo @ scores @ mi.T

@@ -22,12 +22,6 @@ def prompt_units(inp: AuditInput, granularity: str, spans: Sequence[tuple[int, i
     return group_tokens(inp.prompt.text, inp.prompt_offsets, inp.prompt_special, granularity, spans)
 
 
-def prompt_without(inp: AuditInput, groups: Sequence[Sequence[int]], removed) -> list[int]:
-    """The prompt's token ids with every token of the removed units deleted."""
-    drop = {t for u in removed for t in groups[u]}
-    return [t for i, t in enumerate(inp.prompt_ids) if i not in drop]
-
-
 def answer_units(inp: AuditInput, granularity: str, spans: Sequence[tuple[int, int]] | None = None):
     out_gran = "sentence" if granularity == "span" and spans is None else granularity
     return group_tokens(inp.answer, inp.answer_offsets, [False] * inp.n_answer, out_gran, spans)

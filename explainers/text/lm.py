@@ -133,13 +133,15 @@ def check_length(lm: LanguageModel, n_tokens: int) -> None:
 
 
 def prepare(lm: LanguageModel, prompt: PromptSpec, answer: str | None = None, *, max_new_tokens: int = 64,
-            answer_ids: Sequence[int] | None = None, generated: bool = False) -> AuditInput:
-    """Tokenize a prompt and an answer (given, or generated greedily when ``answer`` is None)."""
+            answer_ids: Sequence[int] | None = None, generated: bool = False,
+            progress: Progress | None = None) -> AuditInput:
+    """Tokenize a prompt and an answer (given, or generated greedily when ``answer`` is None; ``progress`` is
+    called while it is generated)."""
     ids, offsets, special = tokenize_prompt(lm, prompt)
     if not ids:
         raise EmptyInputError("the prompt has no tokens")
     if answer_ids is None and answer is None:
-        answer_ids = generate_ids(lm, ids, max_new_tokens=max_new_tokens)
+        answer_ids = generate_ids(lm, ids, max_new_tokens=max_new_tokens, progress=progress)
         generated = True
     if answer_ids is not None:
         answer_ids = [int(t) for t in answer_ids]
@@ -171,15 +173,38 @@ def _decode_with_offsets(lm: LanguageModel, ids: Sequence[int]):
     return text, offsets
 
 
+class _ReportProgress:
+    """A generation stopping criterion that never stops generation itself: it reports progress every few
+    tokens, so a time limit wrapped around ``progress`` (its ``TimeLimitError``) ends a long generation."""
+
+    EVERY = 8  # tokens between calls: a call costs microseconds, a token on a CPU tens of milliseconds
+
+    def __init__(self, progress: Progress, n_prompt: int, max_new_tokens: int):
+        self.progress, self.n_prompt, self.max_new_tokens = progress, n_prompt, max_new_tokens
+
+    def __call__(self, input_ids: torch.Tensor, scores, **kwargs) -> torch.Tensor:
+        done = input_ids.shape[1] - self.n_prompt
+        if done % self.EVERY == 0:
+            self.progress(min(done / self.max_new_tokens, 1.0), f"generated {done}/{self.max_new_tokens} tokens")
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
 @torch.no_grad()
 def generate_ids(lm: LanguageModel, prompt_ids: Sequence[int], max_new_tokens: int = 64, greedy: bool = True,
-                 temperature: float = 0.7, seed: int | None = None) -> list[int]:
+                 temperature: float = 0.7, seed: int | None = None, progress: Progress | None = None) -> list[int]:
+    """New token ids after ``prompt_ids`` (greedy unless ``greedy`` is False); ``progress`` is called before the
+    first token and every few tokens."""
     if max_new_tokens < 1:
         raise InputError("max_new_tokens must be at least 1")
     check_length(lm, len(prompt_ids) + max_new_tokens)
     x = torch.tensor([list(prompt_ids)], device=lm.device)
     kwargs = dict(max_new_tokens=max_new_tokens, do_sample=not greedy, pad_token_id=lm.tokenizer.pad_token_id,
                   attention_mask=torch.ones_like(x))
+    if progress is not None:
+        from transformers import StoppingCriteriaList
+
+        progress(0.0, "generating")
+        kwargs["stopping_criteria"] = StoppingCriteriaList([_ReportProgress(progress, x.shape[1], max_new_tokens)])
     if greedy:
         kwargs.update(temperature=None, top_p=None, top_k=None)
     else:
@@ -198,16 +223,24 @@ def generate_ids(lm: LanguageModel, prompt_ids: Sequence[int], max_new_tokens: i
 
 
 def generate(lm: LanguageModel, question: str, sources: Sequence[str] = (), max_new_tokens: int = 64,
-             greedy: bool = True, seed: int | None = None) -> AuditInput:
+             greedy: bool = True, seed: int | None = None, progress: Progress | None = None) -> AuditInput:
     prompt = build_prompt(lm, question, sources)
     ids, _, _ = tokenize_prompt(lm, prompt)
-    answer_ids = generate_ids(lm, ids, max_new_tokens=max_new_tokens, greedy=greedy, seed=seed)
+    answer_ids = generate_ids(lm, ids, max_new_tokens=max_new_tokens, greedy=greedy, seed=seed, progress=progress)
     if not answer_ids:
         raise EmptyInputError("the model generated an empty answer; try another question or more new tokens")
     return prepare(lm, prompt, answer_ids=answer_ids, generated=True)
 
 
 # ------------------------------------------------------------------------------------ teacher forcing
+
+
+def prompt_without(inp: AuditInput, groups: Sequence[Sequence[int]], removed) -> list[int]:
+    """The prompt's token ids with every token of the removed units deleted (``removed``: unit indices into
+    ``groups``). Every perturbation here removes units this way: attribution methods, context effects, faithfulness.
+    """
+    drop = {t for u in removed for t in groups[u]}
+    return [t for i, t in enumerate(inp.prompt_ids) if i not in drop]
 
 
 def answer_log_probs(lm: LanguageModel, prompts: Sequence[Sequence[int]], answer_ids: Sequence[int],

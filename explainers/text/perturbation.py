@@ -20,7 +20,7 @@ from ..errors import InputError
 from ..models import LanguageModel
 from ..registry import COST_EVALS, COST_SAMPLES, COST_UNITS, POSITIVE_INT, SEED, Param, register
 from .aggregate import membership
-from .lm import AuditInput, Progress, answer_log_probs
+from .lm import AuditInput, Progress, answer_log_probs, prompt_without
 from .method import TextMethod, UnitRows
 from .targets import AnswerLogProb, ContrastTarget, Target
 
@@ -44,8 +44,6 @@ class VariantScorer:
         self.calls = 0
 
     def prompt_for(self, keep: np.ndarray) -> list[int]:
-        from .explain import prompt_without
-
         return prompt_without(self.inp, self.groups, np.flatnonzero(~np.asarray(keep, dtype=bool)))
 
     def __call__(self, masks: np.ndarray) -> np.ndarray:

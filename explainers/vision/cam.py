@@ -202,13 +202,6 @@ def _top(classifier: ImageClassifier, probs: torch.Tensor, k: int = 5):
     return [(int(i), classifier.labels[int(i)], float(p)) for p, i in zip(top.values, top.indices)]
 
 
-def classify(classifier: ImageClassifier, image: Image.Image, k: int = 5):
-    x = classifier.preprocess(image)
-    with torch.no_grad(), classifier.lock:
-        probs = classifier.model(x).softmax(-1)[0]
-    return x, probs, _top(classifier, probs, k)
-
-
 def explain_image(classifier: ImageClassifier, image: Image.Image, method: str = "gradcam",
                   target: int | str | None = None, layer: str | None = None,
                   progress: Callable[[float, str], None] | None = None, **params: Any) -> ImageAttribution:

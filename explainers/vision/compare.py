@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ..colours import ATTRIBUTION_SCALE
-from ..types import ImageAttribution, TextAttribution
-from .faithfulness import DeletionCurve
+from ..types import DeletionCurve, ImageAttribution, SideBySide, TextAttribution
 
 COLOR_SCALE = ATTRIBUTION_SCALE  # the shared scale: blue raises, red lowers; never-negative heat uses its blue half
-
-
-@dataclass(frozen=True)
-class SideBySide:
-    image: ImageAttribution
-    text: TextAttribution
-    image_heat: np.ndarray  # heatmap / max|heatmap|, in [-1, 1]
-    text_scores: np.ndarray  # whole-answer unit scores / max|score| over visible units, in [-1, 1]
-    image_curve: DeletionCurve
-    text_curve: DeletionCurve
-    image_caption: str
-    text_caption: str
-    color_scale: tuple = COLOR_SCALE
 
 
 def _normalise(values: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

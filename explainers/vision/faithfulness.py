@@ -3,28 +3,18 @@
 Deletion: remove the most important pixels first (replace them by a blurred copy) and follow the class
 probability, normalised by the unperturbed probability; a faithful map makes it fall fast (low AUC).
 Insertion: start from the blurred image and restore the most important pixels first (high AUC is good).
-The text curve deletes the highest-ranked prompt units and follows p(answer) / p(answer | full prompt),
-so the CNN and the LLM are compared on one scale.
+The text curve (``text.faithfulness.text_deletion_curve``) deletes the highest-ranked prompt units and follows
+p(answer) / p(answer | full prompt) per token, so the CNN and the LLM are compared on one scale.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
 from ..models import ImageClassifier
-
-
-@dataclass(frozen=True)
-class DeletionCurve:
-    fractions: tuple[float, ...]
-    deletion: tuple[float, ...]  # normalised score after removing the top fraction
-    insertion: tuple[float, ...]
-    deletion_auc: float
-    insertion_auc: float
+from ..types import DeletionCurve
 
 
 def _auc(fractions, values) -> float:
@@ -68,26 +58,3 @@ def image_deletion_curve(classifier: ImageClassifier, image: Image.Image, heatma
 
 def random_heatmap(shape: tuple[int, int], seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).random(shape)
-
-
-def text_deletion_curve(lm, inp, attribution, n_steps: int = 10) -> DeletionCurve:
-    """Delete the top-ranked prompt units (by whole-answer attribution) and follow p(answer), normalised."""
-    from ..text.explain import prompt_units, prompt_without
-    from ..text.lm import answer_log_probs
-
-    _, groups = prompt_units(inp, attribution.granularity)
-    units = attribution.input_units
-    content = [k for k, u in enumerate(units) if not u.special]
-    order = [content[i] for i in np.argsort(-attribution.sequence_scores[content], kind="stable")]
-    fractions = np.linspace(0.0, 1.0, n_steps + 1)
-    prompts_del, prompts_ins = [], []
-    for f in fractions:
-        top = set(order[: int(round(f * len(order)))])
-        prompts_del.append(prompt_without(inp, groups, top))
-        prompts_ins.append(prompt_without(inp, groups, set(content) - top))
-    lp = answer_log_probs(lm, prompts_del + prompts_ins, inp.answer_ids).sum(1)
-    full = lp[0]
-    # per-token geometric mean probability ratio keeps long answers on the same [0, ~1] scale as images
-    ratio = np.exp((lp - full) / max(inp.n_answer, 1))
-    dele, ins = ratio[: len(fractions)], ratio[len(fractions):]
-    return DeletionCurve(tuple(fractions), tuple(dele), tuple(ins), _auc(fractions, dele), _auc(fractions, ins))

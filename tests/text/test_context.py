@@ -95,3 +95,44 @@ def test_edits_that_name_missing_text_get_clear_errors():
         make_edit("explode", "word", "question", index=0)
     with pytest.raises(InputError):
         make_edit("remove", "word", "question")  # no index
+
+
+# ---------------------------------------------------------------- per-claim reliance as the fusion was fitted
+
+FRAMED = "According to the sources, the Zorblax festival is held in the town of Quenby every spring."
+TWO = "The Zorblax festival is held in Quenby. Visitors bring tents to it."
+
+
+def test_a_claim_s_reliance_in_grounding_is_the_value_the_fusion_was_fitted_on(lm, embedder):
+    """The LM fusion was fitted on ``context_reliance`` of each labelled answer as a whole (compute_features):
+    grounding must give a one-claim answer exactly that value, reporting frame included (it strips the frame from
+    the claim's text, and scored the bare claim as if the answer started there)."""
+    from explainers.retrieval.grounding import context_reliance as fitted_feature
+    from explainers.retrieval.grounding import ground
+
+    g = ground(FRAMED, SOURCES, QUESTION, embedder=embedder, lm=lm, verifier=None)
+    assert len(g.sentences) == 1 and g.sentences[0].start > 0  # the frame is not part of the claim
+    expected = fitted_feature(lm, QUESTION, SOURCES, FRAMED)  # retrieval.evaluate.compute_features' call
+    assert g.sentences[0].signals["context_reliance"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_a_later_claim_is_read_after_the_answer_before_it(lm, embedder):
+    """Sentence 2's reliance is the mean over its tokens of the teacher-forced whole answer's per-token reliance
+    (the answer before it as prefix), not a score of sentence 2 as if it opened the answer."""
+    from explainers.retrieval.grounding import context_reliance as bare_sentence
+    from explainers.retrieval.grounding import ground
+    from explainers.text.context import claim_reliance
+
+    g = ground(TWO, SOURCES, QUESTION, embedder=embedder, lm=lm, verifier=None)
+    assert len(g.sentences) == 2
+    tokens = context_reliance(lm, QUESTION, SOURCES, TWO)
+    second = [k for k, t in enumerate(tokens.tokens) if t.end > g.sentences[0].end]
+    in_context = float(tokens.token_reliance[second].mean())
+    got = g.sentences[1].signals["context_reliance"]
+    assert got == pytest.approx(in_context, abs=1e-4)
+    assert abs(got - bare_sentence(lm, QUESTION, SOURCES, g.sentences[1].sentence)) > 0.05  # the prefix matters
+    spans = [(s.start, s.end) for s in g.sentences]
+    assert claim_reliance(lm, QUESTION, SOURCES, TWO, spans) == pytest.approx(
+        [s.signals["context_reliance"] for s in g.sentences], abs=1e-9)
+    with pytest.raises(InputError, match="overlap"):
+        claim_reliance(lm, QUESTION, SOURCES, TWO, [(0, 20), (10, 30)])

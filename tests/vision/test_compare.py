@@ -3,7 +3,8 @@ import numpy as np
 from explainers.text.explain import explain
 from explainers.vision.cam import explain_image
 from explainers.vision.compare import side_by_side
-from explainers.vision.faithfulness import image_deletion_curve, text_deletion_curve
+from explainers.text.faithfulness import text_deletion_curve
+from explainers.vision.faithfulness import image_deletion_curve
 from explainers.vision.images import sample_images
 
 
