@@ -176,7 +176,24 @@ def run_grounding(question: str, sources: tuple[str, ...], answer: str):
 
 
 def run_side_by_side(image_name: str, image, cam_method: str, prompt: str, answer: str, text_method: str):
-    """Grad-CAM on the image and a word-level text attribution, paired on one scale with faithfulness curves."""
+    """Grad-CAM on the image and a word-level text attribution, paired on one scale with faithfulness curves.
+
+    Kept under the image's name and pixels (an upload named like a sample is still its own image); the image
+    caption starts with the name, so the figure says which image it explains."""
+    import dataclasses
+    import hashlib
+
+    pixels = hashlib.sha256(image.tobytes()).hexdigest()[:16] + f":{image.mode}:{image.size}"
+    key = ("side_by_side", image_name, pixels, cam_method, prompt, answer, text_method)
+
+    def run():
+        pair = _side_by_side(image, cam_method, prompt, answer, text_method)
+        return dataclasses.replace(pair, image_caption=f"{image_name}: {pair.image_caption}")
+
+    return results().get_or_compute(key, run)
+
+
+def _side_by_side(image, cam_method: str, prompt: str, answer: str, text_method: str):
     from dashboard.resources import classifier
     from explainers.text.lm import raw_prompt
     from explainers.vision.cam import explain_image

@@ -129,10 +129,10 @@ def test_unreadable_or_incomplete_secrets_fail_closed(store, secrets_file, case,
 
 
 def _walk_pages():
-    """Every page file registered in app.py's st.navigation."""
-    import re
+    """Every page file app.py's st.navigation lists (found in app_pages/ by dashboard.navigation)."""
+    from dashboard.navigation import discover_pages
 
-    return re.findall(r'st\.Page\("(app_pages/\w+\.py)"', APP.read_text())
+    return [p.path for p in discover_pages()]
 
 
 def test_signed_out_walk_of_every_navigation_page_computes_and_shows_nothing(store, monkeypatch):

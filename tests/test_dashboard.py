@@ -205,6 +205,35 @@ def test_cnn_vs_llm_page_compares_both(lm, classifier):
     assert any("Analysed\\: the uploaded image red\\.png" in i.value for i in at.info), [i.value for i in at.info]
 
 
+def test_cnn_vs_llm_reads_the_sample_images_once_not_on_every_rerun(monkeypatch):
+    from explainers.vision import images
+
+    reads = []
+    real = images.sample_images
+    monkeypatch.setattr(images, "sample_images", lambda: reads.append(1) or real())
+    at = AppTest.from_file(str(PAGES / "cnn_vs_llm.py"), default_timeout=60).run()
+    for choice in ("coffee", *at.selectbox[0].options):
+        at.selectbox[0].set_value(choice).run()  # every widget change reruns the page
+    assert not at.exception, at.exception
+    assert len(at.selectbox[0].options) >= 2 and len(reads) <= 1  # cached per server (0: read by an earlier test)
+
+
+def test_side_by_side_is_kept_per_image_and_names_it(lm, classifier):
+    from dashboard.compute import results, run_side_by_side
+    from explainers.vision.images import sample_images
+
+    coffee = sample_images()["coffee"]
+    args = ("gradcam", "The capital of France is", " Paris", "feature_ablation")
+    first = run_side_by_side("coffee", coffee, *args)
+    assert first.image_caption.startswith("coffee: ") and "espresso" in first.image_caption
+    hits = results().hits
+    assert run_side_by_side("coffee", coffee, *args) is first and results().hits == hits + 1  # kept, not recomputed
+    renamed = run_side_by_side("my-upload.png", coffee, *args)
+    assert renamed.image_caption.startswith("my-upload.png: ") and renamed is not first
+    other = coffee.transpose(0)  # mirrored: the same name, other pixels, is another image
+    assert run_side_by_side("coffee", other, *args) is not first
+
+
 def test_audit_with_sources_retrieved_from_a_saved_index(lm, embedder, db, tmp_path, monkeypatch):
     from explainers.demo import assets_dir
     from explainers.errors import InputError
@@ -466,3 +495,60 @@ def test_new_audit_needs_a_question_and_generates_an_empty_answer(lm):
         new_audit("  ", sources, "Paris.")
     audit = new_audit("What is the capital of France?", sources, "  ")
     assert audit["generated"] and "Paris" in audit["answer"]
+
+
+# ------------------------------------------------------------------ navigation: a page is one file
+
+def test_app_lists_the_pages_found_in_app_pages_in_the_declared_order():
+    from dashboard.navigation import discover_pages
+
+    pages = discover_pages()
+    assert [(p.title, p.path) for p in pages] == [
+        ("Audit", "app_pages/audit.py"), ("About", "app_pages/home.py"), ("CNN vs LLM", "app_pages/cnn_vs_llm.py"),
+        ("Review queue", "app_pages/review.py"), ("Dataset", "app_pages/dataset.py"), ("Reports", "app_pages/reports.py")]
+    assert [p.title for p in pages if p.default] == ["Audit"]
+    app = (ROOT / "dashboard" / "app.py").read_text()
+    assert "discover_pages()" in app and not re.search(r"st\.Page\(\s*[\"']", app)  # no page is listed by hand
+
+
+def test_adding_a_page_is_adding_its_file(tmp_path):
+    import shutil
+
+    from dashboard.navigation import PageDeclarationError, discover_pages
+
+    folder = tmp_path / "app_pages"
+    shutil.copytree(PAGES, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "glossary.py").write_text(
+        '"""Glossary."""\nimport streamlit as st\n\nfrom dashboard.auth import require_identity\n\n'
+        'PAGE = {"title": "Glossary", "icon": ":material/menu_book:", "order": 25}\n\n'
+        'require_identity()\nst.title("Glossary")\n')
+    (folder / "_helpers.py").write_text("X = 1\n")  # a helper module is not a page
+    titles = [p.title for p in discover_pages(folder)]
+    assert titles == ["Audit", "About", "Glossary", "CNN vs LLM", "Review queue", "Dataset", "Reports"]
+    (folder / "broken.py").write_text("import streamlit as st\nst.title('no declaration')\n")
+    with pytest.raises(PageDeclarationError, match="broken.py"):
+        discover_pages(folder)  # never silently missing from the menu
+    (folder / "broken.py").write_text('PAGE = {"title": "Broken", "icon": ":x:", "order": 30}\n')
+    with pytest.raises(PageDeclarationError, match="order"):
+        discover_pages(folder)
+
+
+def test_a_new_page_is_behind_the_sign_in_gate_through_the_navigation(tmp_path, monkeypatch):
+    """app.py's gate runs before any page, also one added as a file without its own require_identity()."""
+    import shutil
+
+    dash = tmp_path / "dashboard"
+    shutil.copytree(ROOT / "dashboard", dash, ignore=shutil.ignore_patterns("__pycache__"))
+    (dash / "app_pages" / "leaky.py").write_text(
+        'import streamlit as st\n\nPAGE = {"title": "Leaky", "icon": ":material/warning:", "order": 99}\n\n'
+        'st.write("Secret page content")\n')
+    monkeypatch.setattr("dashboard.navigation.PAGES_DIR", dash / "app_pages")
+    at = AppTest.from_file(str(dash / "app.py"), default_timeout=60)
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "s",
+                          "client_id": "c", "client_secret": "x", "server_metadata_url": "https://idp.invalid/x"}
+    at.user = {"is_logged_in": False}
+    at.run()
+    shown = at.switch_page("app_pages/leaky.py").run()
+    assert not shown.exception, shown.exception
+    assert "Sign in" in shown.info[0].value
+    assert "Secret page content" not in " ".join(str(m.value) for m in shown.markdown)

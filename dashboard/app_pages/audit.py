@@ -22,6 +22,12 @@ from explainers.retrieval.ingest import SUFFIXES
 from explainers.store import VERDICTS
 from explainers.types import AuditReport, Source
 
+PAGE = {"title": "Audit", "icon": ":material/fact_check:", "order": 10, "default": True,
+        "about": ("Opens on a bundled demo. Question, sources (pasted or uploaded) and answer (pasted or generated); "
+                  "grounding of each answer sentence with its cited source span; token attributions with method and "
+                  "granularity selectors, per-token probability and entropy; perturbations (context reliance, "
+                  "leave-one-out, random ablations, what-if edits); your verdict and exports.")}
+
 GRANULARITIES = ["sentence", "span", "word", "token"]  # prompt units; the rows are answer sentences
 PRECISIONS = ["fp32", "bf16"]
 

@@ -11,7 +11,19 @@ from explainers.colours import ATTRIBUTION_LEGEND, POSITIVE_LEGEND
 from explainers.vision.cam import overlay
 from explainers.vision.images import load_image, sample_images
 
+PAGE = {"title": "CNN vs LLM", "icon": ":material/image_search:", "order": 30,
+        "about": "Grad-CAM on an image classifier beside token attributions, one colour scale, deletion curves."}
+
 require_identity()  # Grad-CAM and LM attribution cost GBs and tens of seconds: signed-in users only
+
+
+@st.cache_resource(show_spinner=False)
+def samples() -> dict:
+    """The bundled sample images, decoded once per server (shared read-only: nothing draws on them in place;
+    st.cache_data would copy every image on every rerun)."""
+    return sample_images()
+
+
 st.title("CNN vs LLM")
 st.write("The same question asked of two models: which parts of the input made the prediction? A CNN's evidence "
          "is a region of pixels; an LLM's is spread over tokens. Both panels use one colour scale, and both are "
@@ -20,8 +32,7 @@ st.caption(f"Colour scale, as everywhere in AuditLens: {ATTRIBUTION_LEGEND} {POS
 
 with st.form("compare"):
     c1, c2 = st.columns(2)
-    samples = sample_images()
-    choice = c1.selectbox("Sample image", list(samples), index=0)
+    choice = c1.selectbox("Sample image", list(samples()), index=0)
     upload = c1.file_uploader("…or upload a PNG, JPEG or WebP (used instead of the sample)",
                               type=["png", "jpg", "jpeg", "webp"], key="cnn_upload")
     cam_method = c1.selectbox("CAM method", [m for m in list_methods("image")], index=list_methods("image").index("gradcam"))
@@ -32,7 +43,7 @@ with st.form("compare"):
 
 if submitted:
     try:
-        image = load_image(upload.getvalue(), name=upload.name) if upload is not None else samples[choice]
+        image = load_image(upload.getvalue(), name=upload.name) if upload is not None else samples()[choice]
         analysed = f"the uploaded image {upload.name}" if upload is not None else f"the sample image {choice}"
         with st.spinner("Computing both attributions..."):
             st.session_state["side_by_side"] = (run_side_by_side(upload.name if upload is not None else choice, image,

@@ -15,6 +15,12 @@ from explainers.batch.runs import RunStore
 from explainers.batch.stats import run_stats
 from explainers.batch.triage import QUEUE_STATUSES, STATUSES, TriagePolicy, cohen_kappa
 
+PAGE = {"title": "Dataset", "icon": ":material/dataset:", "order": 50,
+        "about": ("The batch runs (`auditlens audit-batch`): counts, support histogram, breakdowns by model and "
+                  "source, AUROC and a reliability diagram when the data had labels, triage and assignment, the riskiest "
+                  "answers (open one in the Review queue), reviewer agreement, and a refit of the detector on the "
+                  "reviewers' verdicts.")}
+
 identity = require_identity()
 st.title("Dataset")
 if "dataset_flash" in st.session_state:

@@ -1,6 +1,9 @@
 import streamlit as st
 
+from dashboard.navigation import discover_pages
 from explainers import list_methods
+
+PAGE = {"title": "About", "icon": ":material/info:", "order": 20}
 
 st.title("AuditLens")
 st.write(
@@ -9,20 +12,6 @@ st.write(
 )
 
 st.subheader("Pages")
-st.markdown(
-    """
-- **Audit** — opens on a bundled demo. Question, sources (pasted or uploaded) and answer (pasted or generated);
-  grounding of each answer sentence with its cited source span; token attributions with method and granularity
-  selectors, per-token probability and entropy; perturbations (context reliance, leave-one-out, random
-  ablations, what-if edits); your verdict and exports.
-- **CNN vs LLM** — Grad-CAM on an image classifier beside token attributions, one colour scale, deletion curves.
-- **Review queue** — every saved audit with its scores; filter and sort; open one, give a verdict
-  (accept / edit / reject) with a note, see its history and versions.
-- **Dataset** — the batch runs (`auditlens audit-batch`): counts, support histogram, breakdowns by model and
-  source, AUROC and a reliability diagram when the data had labels, triage and assignment, the riskiest answers
-  (open one in the Review queue), reviewer agreement, and a refit of the detector on the reviewers' verdicts.
-- **Reports** — export one audit or a filtered set as JSON, self-contained HTML and PDF.
-"""
-)
+st.markdown("\n".join(f"- **{p.title}** — {p.about}" for p in discover_pages() if p.about))  # from each page's PAGE
 st.subheader("Attribution methods available")
 st.write(", ".join(list_methods("text")))

@@ -11,6 +11,9 @@ from dashboard.components.safe import md_escape
 from dashboard.resources import review_store
 from explainers.report.bundle import readable_bundles
 
+PAGE = {"title": "Reports", "icon": ":material/description:", "order": 60,
+        "about": "Export one audit or a filtered set as JSON, self-contained HTML and PDF."}
+
 require_identity()
 st.title("Reports")
 st.write("Export saved audits with their grounding, attributions, perturbations and review history. HTML reports "

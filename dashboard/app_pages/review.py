@@ -16,6 +16,10 @@ from dashboard.resources import review_store
 from explainers.report.bundle import bundles_from_store
 from explainers.store import VERDICTS
 
+PAGE = {"title": "Review queue", "icon": ":material/rate_review:", "order": 40,
+        "about": ("Every saved audit with its scores; filter and sort; open one, give a verdict (accept / edit / "
+                  "reject) with a note, see its history and versions.")}
+
 identity = require_identity()
 st.title("Review queue")
 if "queue_flash" in st.session_state:
