@@ -128,11 +128,54 @@ def test_empty_inputs_are_refused(embedder):
         ground("Paris.", [], embedder=embedder)
 
 
-def test_stored_fusions_load_and_record_their_cv():
-    for name in ("lexical", "lm"):
+def test_stored_fusions_load_and_respect_their_signs():
+    """The stored fusions as they predict: every weight has its signal's sign, and more support of any kind never
+    lowers the probability (the recorded CV figure is checked on data in the test below, not read back)."""
+    from explainers.retrieval.grounding import NEGATIVE_SIGNALS
+
+    for name in ("lexical", "lm", "verifier"):
         f = load_fusion(name)
-        assert f.meta["cv"]["auroc"] > 0.9 and len(f.coef) == len(f.features)
+        assert len(f.coef) == len(f.features)
+        for feature, weight in zip(f.features, f.coef):
+            assert (weight <= 0) if feature in NEGATIVE_SIGNALS else (weight >= 0), (name, feature, weight)
+        row = {feature: float(np.asarray(f.mean)[k]) for k, feature in enumerate(f.features)}
+        base = f.predict([row])[0]
+        for feature in f.features:
+            step = 1.0 if feature in ("novel_numbers", "novel_names") else 0.2
+            moved = dict(row, **{feature: row[feature] + (step if feature in NEGATIVE_SIGNALS else -step)})
+            assert f.predict([moved])[0] <= base + 1e-12, (name, feature)  # less support: never more likely
     assert Fusion.from_json(load_fusion().to_json()).features == load_fusion().features
+
+
+def test_fusion_fit_keeps_each_signal_to_its_sign_where_the_data_says_otherwise():
+    """A signal that, on this data, runs the 'wrong' way (as HaluEval's long hallucinated answers are more similar
+    to their source) gets weight 0 instead of a sign that would reward unsupported text."""
+    from sklearn.linear_model import LogisticRegression
+
+    from explainers.retrieval.grounding import NEGATIVE_SIGNALS
+
+    rng = np.random.default_rng(0)
+    n = 400
+    y = rng.integers(0, 2, n)
+    rows = [{"content_support": float(0.5 + 0.3 * (2 * y[i] - 1) + rng.normal(0, 0.15)),
+             "embedding_similarity": float(0.6 - 0.2 * (2 * y[i] - 1) + rng.normal(0, 0.1)),  # the quirk
+             "novel_numbers": float(rng.poisson(0.2 + 1.0 * (1 - y[i])))} for i in range(n)]
+    features = ["content_support", "embedding_similarity", "novel_numbers"]
+    assert "novel_numbers" in NEGATIVE_SIGNALS and "embedding_similarity" not in NEGATIVE_SIGNALS
+    x = np.array([[r[f] for f in features] for r in rows])
+    free = LogisticRegression().fit((x - x.mean(0)) / x.std(0), y).coef_[0]
+    assert free[1] < -0.5  # unconstrained, the fit would reward lower similarity
+    fused = Fusion.fit(rows, y, features)
+    weights = dict(zip(features, fused.coef))
+    assert weights["content_support"] > 0.5 and weights["novel_numbers"] < -0.1
+    assert weights["embedding_similarity"] == 0.0  # held at the bound, not flipped
+    assert metrics_auroc(y, fused.predict(rows)) > 0.85
+
+
+def metrics_auroc(y, p) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, p))
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "halueval_qa_dev.jsonl").exists(), reason="dev data not beside the repo")
@@ -172,15 +215,23 @@ def test_nli_model_path_with_a_tiny_random_model(tmp_path, embedder):
                                    sep_token="[SEP]")
     config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                         intermediate_size=32, num_labels=3,
-                        id2label={0: "ENTAILMENT", 1: "NEUTRAL", 2: "CONTRADICTION"},
-                        label2id={"ENTAILMENT": 0, "NEUTRAL": 1, "CONTRADICTION": 2})
+                        id2label={0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"},  # not the usual order
+                        label2id={"CONTRADICTION": 0, "NEUTRAL": 1, "ENTAILMENT": 2})
     BertForSequenceClassification(config).save_pretrained(tmp_path / "nli")
     fast.save_pretrained(tmp_path / "nli")
     nli = NLIScorer(str(tmp_path / "nli"))
     res = ground("The Eiffel Tower is tall.", SOURCES, embedder=embedder, nli=nli)
     sig = res.sentences[0].signals
-    assert 0 <= sig["nli_entailment"] <= 1 and 0 <= sig["nli_contradiction"] <= 1
-    assert sig["nli_entailment"] + sig["nli_contradiction"] <= 1 + 1e-6
+    assert {"nli_entailment", "nli_contradiction"} <= set(sig)
+    # each score is the model's probability of the class its config names, wherever that class sits
+    import torch
+
+    enc = nli.tokenizer("The Eiffel Tower is tall.", "Paris is tall.", return_tensors="pt")
+    with torch.no_grad():
+        p = nli.model(**enc).logits.softmax(-1)[0].tolist()
+    got = nli.scores("The Eiffel Tower is tall.", "Paris is tall.")
+    assert got == pytest.approx({"nli_entailment": p[2], "nli_contradiction": p[0]}, abs=1e-6)
+    assert abs(p[0] - p[2]) > 1e-4  # the two classes differ, so a swapped mapping would be caught
 
 
 def test_claims_are_split_and_lm_signals_are_reasons(embedder, lm):
@@ -222,3 +273,35 @@ def test_one_stop_word_list_serves_grounding_and_context_reliance():
     lists = [str(p.relative_to(root)) for p in root.rglob("*.py")
              if re.search(r"^_?STOP\w* = (?:set|frozenset)\(", p.read_text(encoding="utf-8"), re.M)]
     assert lists == ["retrieval/grounding/lexicon.py"]
+
+
+def test_lm_signals_sample_once_per_answer_and_score_every_sentence_against_those_samples(embedder, lm, monkeypatch):
+    from explainers.retrieval.grounding import sample_answers, sampling_consistency
+    from explainers.text import lm as lm_module
+
+    calls = []
+    real = lm_module.generate
+    monkeypatch.setattr(lm_module, "generate", lambda *a, **k: calls.append(k.get("seed")) or real(*a, **k))
+    question = "Who designed the Eiffel Tower?"
+    answer = "The Eiffel Tower was designed by Gustave Eiffel's company. It is 330 metres tall."
+    res = ground(answer, SOURCES, question, embedder=embedder, lm=lm, extra_lm_signals=True, samples=2)
+    assert len(res.sentences) == 2 and calls == [0, 1]  # two samples for the whole answer, not two per sentence
+    sampled = sample_answers(lm, question, SOURCES, 2)
+    for s in res.sentences:  # each sentence against the same samples
+        assert s.signals["sampling_consistency"] == sampling_consistency(s.sentence, sampled)
+    one = ground("It is 330 metres tall.", SOURCES, question, embedder=embedder, lm=lm, extra_lm_signals=True,
+                 samples=2)
+    assert one.sentences[0].signals["sampling_consistency"] == sampling_consistency("It is 330 metres tall.", sampled)
+
+
+def test_lm_signals_never_make_up_a_question(lm):
+    from explainers.errors import EmptyInputError
+    from explainers.retrieval.grounding import attribution_mass, context_reliance, sample_answers
+
+    for signal in (lambda: attribution_mass(lm, "", SOURCES, "It is 330 metres tall."),
+                   lambda: sample_answers(lm, "  ", SOURCES, 1),
+                   lambda: context_reliance(lm, "", SOURCES, "It is 330 metres tall.")):
+        with pytest.raises(EmptyInputError, match="no question was given"):
+            signal()
+    with pytest.raises(EmptyInputError, match="question"):  # refused, whichever LM signal asks first
+        ground("It is 330 metres tall.", SOURCES, "", lm=lm, extra_lm_signals=True)

@@ -6,12 +6,24 @@ from typing import Sequence
 
 import numpy as np
 
+from ...errors import EmptyInputError
 from .lexical import tokens
+
+
+def _asked(question: str) -> str:
+    """The user's question: the LM signals score the answer as a reply to it, so none is ever made up."""
+    if not question or not question.strip():
+        raise EmptyInputError("the LM signals (context reliance, attribution mass, sampling consistency) score the "
+                              "answer as a reply to its question, and no question was given: give the question, or "
+                              "leave the LM out")
+    return question
+
 
 def context_reliance(lm, question: str, sources: Sequence[str], sentence_text: str, prefix: str = "") -> float:
     """Mean per-token log p(sentence | question + sources) - log p(sentence | question alone)."""
     from ...text.lm import answer_log_probs, build_prompt, tokenize_prompt
 
+    question = _asked(question)
     with_src = tokenize_prompt(lm, build_prompt(lm, question, list(sources)))[0]
     without = tokenize_prompt(lm, build_prompt(lm, question, []))[0]
     ids = lm.tokenizer(prefix + sentence_text, add_special_tokens=False)["input_ids"]
@@ -27,7 +39,7 @@ def attribution_mass(lm, question: str, sources: Sequence[str], answer: str) -> 
     from ...text.explain import explain
     from ...text.lm import build_prompt, prepare
 
-    inp = prepare(lm, build_prompt(lm, question or "Answer from the sources.", list(sources)), answer)
+    inp = prepare(lm, build_prompt(lm, _asked(question), list(sources)), answer)
     res = explain(lm, inp, "feature_ablation", "span", output_granularity="sentence")
     src_spans = [v for k, v in inp.prompt.spans.items() if k.startswith("source")]
     is_src = np.array([any(u.start < b and u.end > a for a, b in src_spans) for u in res.input_units])
@@ -40,11 +52,13 @@ def attribution_mass(lm, question: str, sources: Sequence[str], answer: str) -> 
 
 
 def sample_answers(lm, question: str, sources: Sequence[str], samples: int = 3, seed: int = 0) -> list[str]:
-    """``samples`` sampled answers to the question, generated once per answer being checked."""
+    """``samples`` sampled answers to the question (seeds ``seed``, ``seed + 1``, ...): drawn once per answer, and
+    every sentence of it is scored against the same samples (``sampling_consistency``)."""
     from ...text.lm import generate
 
-    return [generate(lm, question or "Summarise the sources.", list(sources), max_new_tokens=48, greedy=False,
-                     seed=seed + k).answer for k in range(samples)]
+    question = _asked(question)
+    return [generate(lm, question, list(sources), max_new_tokens=48, greedy=False, seed=seed + k).answer
+            for k in range(samples)]
 
 
 def sampling_consistency(sentence: str, sampled: Sequence[str]) -> float:
