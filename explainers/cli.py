@@ -392,42 +392,83 @@ def _source_texts(paths: list[str]) -> list[str]:
     return texts
 
 
+# Which perturb options each mode uses; any other option given is refused (exit 2) before a model loads, so no
+# option is silently ignored. --time-limit applies to every mode (and to --generate).
+PERTURB_OPTIONS = {
+    "loo": ("unit", "no_regenerate", "max_new_tokens"),
+    "ablate": ("unit", "n_ablations", "seed"),
+    "reliance": ("threshold", "seed"),
+    "edit": ("no_regenerate", "max_new_tokens"),
+}
+PERTURB_WHY = {
+    "seed": "leave-one-out and edits are deterministic (greedy regeneration); --seed orders the random ablations "
+            "and the shuffled-sources control of reliance",
+    "max_new_tokens": "--max-new-tokens bounds generated answers: --generate, and the regenerated answers of "
+                      "loo and edit",
+    "no_regenerate": "only loo and edit regenerate answers",
+    "unit": "--unit chooses the units of loo and ablate",
+    "n_ablations": "--n-ablations is for --mode ablate",
+    "threshold": "--threshold is for --mode reliance",
+}
+
+
+def check_perturb_options(args: argparse.Namespace) -> None:
+    """Refuse an option the chosen mode would ignore, saying which modes use it."""
+    used = set(PERTURB_OPTIONS[args.mode])
+    setting = f"--mode {args.mode}"
+    if args.no_regenerate and "no_regenerate" in used:
+        used.discard("max_new_tokens")  # nothing is regenerated
+        setting += " --no-regenerate"
+    if args.generate:
+        used.add("max_new_tokens")
+    for name in PERTURB_WHY:
+        if getattr(args, name) not in (None, False) and name not in used:
+            raise ExplainerError(f"--{name.replace('_', '-')} does nothing with {setting}: {PERTURB_WHY[name]}")
+
+
 def cmd_perturb(args: argparse.Namespace) -> int:
+    from .limits import time_limited
     from .models import load_lm
     from .text import context
     from .text.lm import build_prompt, prepare
     from .types import to_json
 
+    check_perturb_options(args)
     sources = _source_texts(args.sources)
     if args.answer is not None:
         _nonempty(args.answer, "answer")
     _nonempty(args.question, "question")
     edits = _edits_from(args) if args.mode == "edit" else []
     lm = load_lm(args.model)
+    # the limit counts from here (the model is loaded): generating the answer, scoring and regenerating
+    bar = time_limited(_Bar(True), args.time_limit, f"perturb --mode {args.mode}")
     answer = args.answer
     if args.generate:
-        answer = prepare(lm, build_prompt(lm, args.question, sources), None, max_new_tokens=args.max_new_tokens).answer
+        answer = prepare(lm, build_prompt(lm, args.question, sources), None,
+                         max_new_tokens=args.max_new_tokens or 64, progress=bar).answer
         print(f"generated answer: {answer}", file=sys.stderr)
-    from .limits import time_limited
-
-    bar = time_limited(_Bar(True), args.time_limit, f"perturb --mode {args.mode}")
+    seed = args.seed if args.seed is not None else 0
     if args.mode == "loo":
-        result = context.leave_one_out(lm, args.question, sources, answer, unit=args.unit,
-                                       regenerate=not args.no_regenerate, progress=bar)
+        result = context.leave_one_out(lm, args.question, sources, answer, unit=args.unit or "sentence",
+                                       regenerate=not args.no_regenerate, max_new_tokens=args.max_new_tokens,
+                                       progress=bar)
         for u, src, s in zip(result.units, result.unit_sources, result.answer_scores):
             print(f"{s:+9.3f}  source {src + 1}: {u.text[:90]!r}")
     elif args.mode == "ablate":
-        result = context.ablate(lm, args.question, sources, answer, n_ablations=args.n_ablations, unit=args.unit,
-                                seed=args.seed, progress=bar)
+        result = context.ablate(lm, args.question, sources, answer, n_ablations=args.n_ablations or 32,
+                                unit=args.unit or "sentence", seed=seed, progress=bar)
         print(f"surrogate held-out R2 {result.fit['r2_heldout']:.3f}, LDS {result.fit['lds']:.3f}, "
               f"Spearman vs leave-one-out {result.agreement.get('spearman_vs_leave_one_out', float('nan')):.3f}")
         for u, src, s in zip(result.units, result.unit_sources, result.answer_scores):
             print(f"{s:+9.3f}  source {src + 1}: {u.text[:90]!r}")
     elif args.mode == "reliance":
-        result = context.context_reliance(lm, args.question, sources, answer, threshold=args.threshold)
+        threshold = args.threshold if args.threshold is not None else 1.0
+        result = context.context_reliance(lm, args.question, sources, answer, threshold=threshold, seed=seed,
+                                          progress=bar)
         print("words from the model's prior: " + (", ".join(result.flagged_words()) or "none"))
     else:
-        result = context.what_if(lm, args.question, sources, answer, edits, regenerate=not args.no_regenerate)
+        result = context.what_if(lm, args.question, sources, answer, edits, regenerate=not args.no_regenerate,
+                                 max_new_tokens=args.max_new_tokens, progress=bar)
         print(f"answer log-prob {result.base_log_prob:.3f} -> {result.edited_log_prob:.3f}")
         print(f"regenerated: {result.regenerated}")
     if args.json:
@@ -670,17 +711,22 @@ def build_parser() -> argparse.ArgumentParser:
     ans.add_argument("--answer")
     ans.add_argument("--generate", action="store_true")
     p.add_argument("--mode", required=True, choices=["loo", "ablate", "reliance", "edit"])
-    p.add_argument("--unit", default="sentence", choices=["sentence", "source"])
-    p.add_argument("--n-ablations", type=int_in(1, 100_000), default=32)
-    p.add_argument("--seed", type=int_in(0, 2**32 - 1), default=0)
-    p.add_argument("--threshold", type=finite_float, default=1.0, help="reliance below this (nats) flags a word")
+    p.add_argument("--unit", default=None, choices=["sentence", "source"], help="loo, ablate (default: sentence)")
+    p.add_argument("--n-ablations", type=int_in(1, 100_000), default=None, help="ablate (default: 32)")
+    p.add_argument("--seed", type=int_in(0, 2**32 - 1), default=None,
+                   help="ablate: the random ablations; reliance: the shuffled-sources control (default: 0)")
+    p.add_argument("--threshold", type=finite_float, default=None,
+                   help="reliance: reliance below this (nats) flags a word (default: 1.0)")
     p.add_argument("--edit", action="append", type=json_object, help='one edit as JSON, e.g. \'{"op": "remove", "unit": "sentence", '
                    '"where": "source 1", "index": 0}\' (repeatable)')
     p.add_argument("--edits-file", help="a JSON list of edits (as stored in an EditResult)")
-    p.add_argument("--no-regenerate", action="store_true", help="score only; do not regenerate answers")
-    p.add_argument("--time-limit", type=positive_seconds, default=None, help="stop with an error after this many seconds")
+    p.add_argument("--no-regenerate", action="store_true", help="loo, edit: score only; do not regenerate answers")
+    p.add_argument("--time-limit", type=positive_seconds, default=None,
+                   help="every mode: stop with an error after this many seconds (generation, scoring, regeneration)")
     p.add_argument("--model", default=None)
-    p.add_argument("--max-new-tokens", type=int_in(1, 4096), default=64)
+    p.add_argument("--max-new-tokens", type=int_in(1, 4096), default=None,
+                   help="--generate (default 64), and each answer loo and edit regenerate (default: the answer's "
+                        "length + 16, at most 256)")
     p.add_argument("--json", help="output file for the result JSON")
     p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=cmd_perturb)
