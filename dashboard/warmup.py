@@ -41,14 +41,30 @@ _lock = threading.Lock()
 _state: WarmUp | None = None
 
 
+# A made-up passage of about the length of a real audit's sources (not the demo: warming must not cache a result).
+_WARM_SOURCE = " ".join(
+    f"The {name} station opened in {1900 + 7 * k} and served {k + 3} villages along the river before the line "
+    f"closed." for k, name in enumerate(("north", "harbour", "mill", "chapel", "market", "bridge", "quarry")))
+_WARM_ANSWER = "The mill station opened in 1914. It served five villages. The line closed later."
+
+
 def _warm_kernels() -> None:
-    # The first backward through the LM pays one-off costs (allocator, kernel selection): paid here, not by a visitor.
+    # The first passes through a model pay one-off costs for each new tensor shape (allocator, kernel selection):
+    # paid here, on inputs shaped like an audit's (a ~250-token prompt, a three-sentence answer), not by a visitor.
     from explainers.models import load_lm
     from explainers.text.explain import explain
-    from explainers.text.lm import prepare, raw_prompt
+    from explainers.text.lm import answer_log_probs, build_prompt, prepare
 
     lm = load_lm()
-    explain(lm, prepare(lm, raw_prompt("Warm up the model."), " Done."), "input_x_gradient", "sentence")
+    inp = prepare(lm, build_prompt(lm, "Which station opened in 1914?", [_WARM_SOURCE]), _WARM_ANSWER)
+    explain(lm, inp, "input_x_gradient", "token", output_granularity="sentence")
+    answer_log_probs(lm, [inp.prompt_ids, inp.prompt_ids[: len(inp.prompt_ids) // 3]], inp.answer_ids)
+
+
+def _warm_grounding() -> None:
+    from explainers.retrieval.grounding import ground
+
+    ground(_WARM_ANSWER, [_WARM_SOURCE], "Which station opened in 1914?")
 
 
 def default_steps() -> list[tuple[str, Callable[[], object]]]:
@@ -59,6 +75,7 @@ def default_steps() -> list[tuple[str, Callable[[], object]]]:
                                                      ("sentence embedder", models.load_embedder)]
     if hasattr(models, "load_verifier"):  # the claim verifier grounding uses, where this build has one
         steps.append(("claim verifier", models.load_verifier))
+    steps.append(("first grounding", _warm_grounding))
     steps.append(("first gradient pass", _warm_kernels))
     return steps
 
