@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import EmptyInputError, ExplainerError
+from .errors import EmptyInputError, ExplainerError, InputError
 
 MAX_TEXT_FILE_BYTES = 2_000_000
 
@@ -268,6 +268,9 @@ def _sources_from(args) -> list:
     return chunks
 
 
+NO_ANSWER = "(unanswered: the model generated no text for this question; there is no answer to audit)"
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     from .models import load_embedder, load_lm
     from .retrieval.index import ChunkIndex
@@ -276,12 +279,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
     _nonempty(args.question, "question")
     index = ChunkIndex.load(args.index, lambda: load_embedder(args.embedder))  # files checked before it loads
     res = answer_question(load_lm(args.model), index, args.question, k=args.k, max_new_tokens=args.max_new_tokens)
-    if args.json:
-        print(json.dumps({"question": res.question, "answer": res.answer,
+    if args.json:  # no answer is null, never a placeholder that reads like one
+        print(json.dumps({"question": res.question, "answered": res.answered,
+                          "answer": res.answer if res.answered else None,
                           "chunks": [{"chunk_id": c.chunk_id, "doc": c.doc_name, "score": s, "text": c.text}
                                      for c, s in zip(res.chunks, res.scores)]}, ensure_ascii=False))
     else:
-        print(res.answer)
+        print(res.answer if res.answered else NO_ANSWER)
         for c, s in zip(res.chunks, res.scores):
             print(f"  [{s:.2f}] {c.doc_name} p.{c.page}: {c.text[:80]!r}")
     return 0
@@ -293,6 +297,8 @@ def cmd_ground(args: argparse.Namespace) -> int:
     from .types import to_json
 
     _nonempty(args.answer, "answer")
+    if args.with_lm and not (args.question or "").strip():  # the LM signals score the answer as a reply to it
+        raise InputError("--with-lm needs the --question the answer replied to (none is made up)")
     chunks = _sources_from(args)
     deadline = time.monotonic() + args.time_limit if args.time_limit else None
     verifier = _verifier(args)  # a bad --verifier is reported before the other models load

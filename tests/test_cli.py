@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 import time
@@ -12,11 +13,28 @@ def _run(*args):
     return subprocess.run([sys.executable, "-m", "explainers.cli", *args], capture_output=True, text=True, timeout=300)
 
 
-def test_help_lists_commands():
-    out = _run("--help")
-    assert out.returncode == 0
-    for cmd in ("serve", "generate", "attribute", "methods"):
-        assert cmd in out.stdout
+def _subcommands() -> dict:
+    import argparse
+
+    from explainers.cli import build_parser
+
+    action = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_help_lists_every_subcommand_with_its_help(capsys):
+    commands = _subcommands()
+    assert len(commands) >= 12 and {"index", "ask", "ground", "eval-grounding", "methods", "prepare"} <= set(commands)
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0
+    for name in commands:
+        assert re.search(rf"^\s+{re.escape(name)}\s+\S", out, re.M), f"{name} is not listed with its help"
+    for name in commands:  # and each one's own --help works
+        with pytest.raises(SystemExit) as exit_:
+            main([name, "--help"])
+        assert exit_.value.code == 0 and f"usage: auditlens {name}" in capsys.readouterr().out.replace("\n", " ")
 
 
 def test_generate_json_mentions_paris():
@@ -53,10 +71,23 @@ def test_cli_errors_are_clear(capsys, tmp_path):
     assert code == 2 and "unknown text method 'nope'" in err and "integrated_gradients" in err
 
 
-@pytest.mark.parametrize("missing", ["--question"])
-def test_generate_requires_question(missing):
-    out = _run("generate", "--json")
-    assert out.returncode != 0 and missing in out.stderr
+@pytest.mark.parametrize("argv, missing", [
+    (["generate", "--json"], "--question"),
+    (["ask", "--index", "idx"], "--question"),
+    (["ask", "--question", "q?"], "--index"),
+    (["ground", "--sources", "a.md"], "--answer"),
+    (["ground", "--answer", "x"], "--index --sources"),
+    (["attribute", "--prompt", "p", "--answer", "a"], "--json"),
+    (["gradcam", "cat.png"], "--out"),
+    (["index", "a.md"], "--index"),
+    (["eval-grounding"], "data"),
+])
+def test_each_required_option_is_named_when_missing(argv, missing, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and all(m in err for m in missing.split()), err
+    assert len(err.strip().splitlines()) == 1  # one line, no usage dump or traceback
 
 
 def test_perturb_modes_write_results_and_edits_replay(tmp_path, lm):
@@ -414,3 +445,160 @@ def test_bad_input_through_the_installed_command():
         out = _run(*args)
         assert out.returncode == 2 and "Traceback" not in out.stderr
         assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+# ------------------------------------------------------------------ retrieval and grounding commands, end to end
+
+TOWER = ("The Eiffel Tower is a wrought-iron lattice tower in Paris. It is 330 metres tall. It was designed by the "
+         "engineering company of Gustave Eiffel and completed in 1889.")
+REEF = "The Great Barrier Reef lies off the coast of Queensland, Australia. It is the largest coral reef system."
+
+
+@pytest.fixture()
+def tower_index(tmp_path, embedder, capsys):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "tower.md").write_text("# Eiffel Tower\n\n" + TOWER)
+    (docs / "reef.txt").write_text(REEF)
+    idx = tmp_path / "idx"
+    assert main(["index", str(docs / "tower.md"), str(docs / "reef.txt"), "--index", str(idx)]) == 0
+    return docs, idx, capsys.readouterr().out
+
+
+def test_index_writes_the_chunks_vectors_and_the_embedder_it_used(tower_index, embedder):
+    docs, idx, out = tower_index
+    assert re.fullmatch(r"indexed 2 documents, (\d+) new chunks \(\1 in all\) into .*idx\n", out), out
+    chunks = [json.loads(line) for line in (idx / "chunks.jsonl").read_text().splitlines()]
+    assert {c["doc_name"].rsplit("/", 1)[-1] for c in chunks} == {"tower.md", "reef.txt"}
+    assert any("330 metres tall" in c["text"] for c in chunks)
+    manifest = json.loads((idx / "manifest.json").read_text())
+    assert manifest["dimension"] == embedder.dimension and embedder.model_id in json.dumps(manifest)
+
+
+def test_ask_answers_from_the_retrieved_chunks(tower_index, lm, capsys):
+    _, idx, _ = tower_index
+    assert main(["ask", "--index", str(idx), "--question", "How tall is the Eiffel Tower?", "-k", "1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["answered"] is True and data["answer"].strip() and data["answer"] != "(no answer)"
+    assert "Eiffel" in data["answer"], data["answer"]  # answered from the retrieved chunk
+    assert len(data["chunks"]) == 1 and "330 metres" in data["chunks"][0]["text"]
+    assert main(["ask", "--index", str(idx), "--question", "Where is the Great Barrier Reef?", "-k", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "Queensland" in text and "reef.txt" in text
+
+
+def test_ground_labels_each_sentence_and_writes_the_grounding(tmp_path, embedder, verifier, capsys):
+    from explainers.types import Grounding, from_json
+
+    src = tmp_path / "tower.md"
+    src.write_text(TOWER)
+    out = tmp_path / "g.json"
+    answer = "The Eiffel Tower is 330 metres tall. It was designed by Leonardo da Vinci."
+    assert main(["ground", "--sources", str(src), "--question", "Tell me about the Eiffel Tower.",
+                 "--answer", answer, "--json", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("supported") and "330 metres" in lines[0]
+    assert lines[1].split()[0] in ("unsupported", "contradicted") and "Leonardo" in lines[1]
+    assert re.fullmatch(r"answer support probability: 0\.\d\d", lines[-1])
+    result = from_json(out.read_text())
+    assert isinstance(result, Grounding) and [s.label == "supported" for s in result.sentences] == [True, False]
+    assert result.sentences[0].source_text and "330" in result.sentences[0].source_text
+
+
+def test_ground_with_the_lm_needs_the_question_and_invents_none(tmp_path, capsys, monkeypatch):
+    from explainers import models
+
+    loads = []
+    real_shared = models._shared
+    monkeypatch.setattr(models, "_shared", lambda kind, key, factory: loads.append(kind) or real_shared(
+        kind, key, factory))
+    src = tmp_path / "tower.md"
+    src.write_text(TOWER)
+    assert main(["ground", "--sources", str(src), "--answer", "It is 330 metres tall.", "--with-lm"]) == 2
+    err = capsys.readouterr().err
+    assert "--with-lm needs the --question" in err and loads == []  # refused before any model loads
+
+
+def _labelled(path):
+    rows = []
+    facts = [("How tall is the tower?", "The tower is 330 metres tall.", "330 metres", "120 metres"),
+             ("Where is the reef?", "The reef lies off Queensland.", "off Queensland", "off Tasmania"),
+             ("When did it open?", "The bridge opened in 1932.", "in 1932", "in 1957"),
+             ("Who wrote it?", "The novel was written by Jane Austen.", "Jane Austen", "Charlotte Bronte"),
+             ("What is it made of?", "The statue is made of copper.", "copper", "marble"),
+             ("How long is the river?", "The river is 6,650 km long.", "6,650 km", "4,100 km")]
+    for k, (q, knowledge, good, bad) in enumerate(facts):
+        rows.append({"id": f"q{k}", "knowledge": knowledge, "question": q, "answer": good, "label": "supported"})
+        rows.append({"id": f"q{k}-h", "knowledge": knowledge, "question": q, "answer": bad, "label": "hallucinated"})
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    return rows
+
+
+def test_eval_grounding_reports_each_signal_and_saves_a_fusion(tmp_path, embedder, capsys):
+    from explainers.retrieval.grounding import NEGATIVE_SIGNALS, Fusion
+    from explainers.retrieval.evaluate import default_features
+
+    data = tmp_path / "dev.jsonl"
+    _labelled(data)
+    fusion = tmp_path / "mine.json"
+    assert main(["eval-grounding", str(data), "--folds", "3", "--save-fusion", str(fusion)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("12 answers, 3-fold cross-validation grouped by question")
+    table = {line.split()[0]: line.split()[1:] for line in out.splitlines()[3:] if line.split()
+             and line.split()[0] in (*default_features(False), "fusion") and "written to" not in line}
+    assert set(table) == {*default_features(False), "fusion"} and f"fusion written to {fusion}" in out
+    assert all(0.0 <= float(v) <= 1.0 for row in table.values() for v in row)
+    assert float(table["content_support"][3]) == 1.0  # raw: each right answer's words are in its source, no wrong one's
+    saved = Fusion.from_json(fusion.read_text())
+    assert saved.meta["rows"] == 12 and tuple(saved.features) == tuple(default_features(False))
+    assert all((w <= 0) == (f in NEGATIVE_SIGNALS) or w == 0 for f, w in zip(saved.features, saved.coef))
+
+
+def test_methods_lists_every_registered_method_with_its_description(capsys):
+    from explainers.registry import list_methods
+
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    for family in ("text", "image"):
+        for name in list_methods(family):
+            line = next((x for x in out.splitlines() if re.match(rf"{family}\s+{re.escape(name)}\s", x)), None)
+            assert line is not None, f"{family} {name} is not listed"
+            assert len(line.split(None, 2)) == 3 and len(line.split(None, 2)[2]) > 10, line  # with a description
+    assert {"integrated_gradients", "gradcam"} <= set(re.findall(r"^\w+\s+(\w+)", out, re.M))
+
+
+def test_prepare_makes_the_default_lm_loadable_from_the_cache(capsys):
+    from pathlib import Path
+
+    from explainers.models import default_lm_path
+
+    assert main(["prepare"]) == 0
+    out = capsys.readouterr().out
+    m = re.fullmatch(r"default LM ready at (.+) \((\d+\.\d) s\)\n", out)
+    assert m and Path(m.group(1)) == default_lm_path()
+    assert (Path(m.group(1)) / "model.safetensors").stat().st_size > 100_000_000  # the converted 135M weights
+
+
+def test_ask_marks_an_empty_generation_unanswered_instead_of_auditing_a_placeholder(tower_index, lm, capsys,
+                                                                                   monkeypatch):
+    """When the model's first token ends its turn there is no answer: never the text "(no answer)" shown or
+    audited as if the model had said it. (The empty generation is forced here: the real model rarely stops at once.)"""
+    from explainers.retrieval import rag
+
+    _, idx, _ = tower_index
+    monkeypatch.setattr(rag, "generate_ids", lambda *a, **k: [])
+    res = rag.answer_question(lm, rag.ChunkIndex.load(idx, lm_embedder()), "How tall is the Eiffel Tower?", k=1)
+    assert not res.answered and res.audit_input is None and res.answer == ""
+    assert main(["ask", "--index", str(idx), "--question", "How tall is the Eiffel Tower?", "-k", "1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["answered"] is False and data["answer"] is None and "330 metres" in data["chunks"][0]["text"]
+    assert main(["ask", "--index", str(idx), "--question", "How tall is the Eiffel Tower?", "-k", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("(unanswered: the model generated no text") and "(no answer)" not in out
+    assert "tower.md" in out  # the retrieved chunk is still listed
+
+
+def lm_embedder():
+    from explainers.models import load_embedder
+
+    return load_embedder()

@@ -15,11 +15,15 @@ class RagAnswer:
     question: str
     chunks: tuple[Chunk, ...]  # exactly the chunks shown to the model, in prompt order
     scores: tuple[float, ...]
-    audit_input: AuditInput
+    audit_input: AuditInput | None  # None: the model generated nothing, so there is no answer to audit
+
+    @property
+    def answered(self) -> bool:
+        return self.audit_input is not None
 
     @property
     def answer(self) -> str:
-        return self.audit_input.answer
+        return self.audit_input.answer if self.audit_input is not None else ""
 
 
 def answer_question(lm: LanguageModel, index: ChunkIndex, question: str, k: int = 4,
@@ -28,5 +32,5 @@ def answer_question(lm: LanguageModel, index: ChunkIndex, question: str, k: int 
     chunks = tuple(c for c, _ in hits)
     prompt = build_prompt(lm, question, [c.text for c in chunks])
     ids = generate_ids(lm, tokenize_prompt(lm, prompt)[0], max_new_tokens=max_new_tokens)
-    inp = prepare(lm, prompt, answer_ids=ids, generated=True) if ids else prepare(lm, prompt, "(no answer)")
+    inp = prepare(lm, prompt, answer_ids=ids, generated=True) if ids else None
     return RagAnswer(question, chunks, tuple(s for _, s in hits), inp)
