@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from explainers.demo import load_demos  # noqa: E402
 from explainers.models import load_lm  # noqa: E402
-from explainers.text.context import _without, ablation_masks, source_units  # noqa: E402
+from explainers.text.context import ablation_masks, source_units  # noqa: E402
+from explainers.text.lm import prompt_without  # noqa: E402
 from explainers.text.lm import answer_log_probs, build_prompt, prepare  # noqa: E402
 
 
@@ -49,7 +50,7 @@ def main() -> None:
     inp = prepare(lm, build_prompt(lm, "Summarise the sources.", sources), answer_ids=ids)
     units, _, groups = source_units(inp, len(sources), "sentence")
     keep = np.vstack([np.ones((1, len(units)), bool), ablation_masks(len(units), args.ablations)])
-    prompts = [_without(inp, groups, ~m) for m in keep]
+    prompts = [prompt_without(inp, groups, np.flatnonzero(~m)) for m in keep]
     print(f"{len(units)} source sentences, {inp.n_prompt} prompt tokens, {inp.n_answer} answer tokens, "
           f"{len(prompts)} variants (full prompt + {args.ablations} ablations), device {lm.device}, torch threads {torch.get_num_threads()}")
     answer_log_probs(lm, prompts[:2], inp.answer_ids)  # warm-up
