@@ -6,7 +6,9 @@ the words no source has and a reason in words.
 
 from __future__ import annotations
 
+
 import re
+import threading
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -148,18 +150,31 @@ def _content_bigrams(toks: Sequence[_Tok]) -> set[tuple[str, str]]:
 
 _VEC_CACHE: dict[tuple[str, str], np.ndarray] = {}
 _VEC_CACHE_MAX = 50_000
+_VEC_LOCK = threading.Lock()
 
 
 def encode_cached(embedder, texts: Sequence[str]) -> np.ndarray:
-    """Embed texts in one batch, reusing vectors already computed (the same chunks recur across answers)."""
+    """Embed texts in one batch, reusing vectors already computed (the same chunks recur across answers).
+
+    Our embedder keeps its own cache under a lock (``Embedder.encode_cached``); any other embedder gets this
+    module's, read and written under a lock, with the vectors a call returns held by the call."""
+    texts = list(texts)
+    if not texts:
+        return np.zeros((0, embedder.dimension), np.float32)
+    if hasattr(embedder, "encode_cached"):
+        return np.asarray(embedder.encode_cached(texts), dtype=np.float32)
     key = getattr(embedder, "model_id", "")
-    missing = list(dict.fromkeys(t for t in texts if (key, t) not in _VEC_CACHE))
+    with _VEC_LOCK:
+        found = {t: _VEC_CACHE[(key, t)] for t in texts if (key, t) in _VEC_CACHE}
+    missing = list(dict.fromkeys(t for t in texts if t not in found))
     if missing:
-        if len(_VEC_CACHE) + len(missing) > _VEC_CACHE_MAX:
-            _VEC_CACHE.clear()
-        for t, v in zip(missing, embedder.encode(missing)):
-            _VEC_CACHE[(key, t)] = v
-    return np.stack([_VEC_CACHE[(key, t)] for t in texts]) if texts else np.zeros((0, embedder.dimension), np.float32)
+        fresh = dict(zip(missing, embedder.encode(missing)))
+        found.update(fresh)
+        with _VEC_LOCK:
+            if len(_VEC_CACHE) + len(fresh) > _VEC_CACHE_MAX:
+                _VEC_CACHE.clear()
+            _VEC_CACHE.update({(key, t): v for t, v in fresh.items()})
+    return np.stack([found[t] for t in texts])
 
 
 def prepare_sources(chunks: Sequence[Chunk], embedder=None) -> SourceIndex:

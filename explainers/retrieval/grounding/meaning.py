@@ -10,6 +10,8 @@ and the least-matched word is kept for the reason shown to the reviewer.
 
 from __future__ import annotations
 
+import threading
+
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -19,15 +21,20 @@ from .lexical import tokens
 
 _CACHE: dict[tuple[str, str], np.ndarray] = {}
 _CACHE_MAX = 20_000
+_LOCK = threading.Lock()
 
 
 def word_vectors(embedder, texts: Sequence[str]) -> list[np.ndarray]:
-    """One unit vector per token of ``tokens(text)`` (the mean of its word pieces), cached per text."""
+    """One unit vector per token of ``tokens(text)`` (the mean of its word pieces), cached per text.
+
+    The cache is read and written under a lock and the vectors a call returns are held by the call: another
+    thread clearing it meanwhile cannot turn them into zeros."""
     key = getattr(embedder, "model_id", "")
-    missing = list(dict.fromkeys(t for t in texts if (key, t) not in _CACHE))
+    with _LOCK:
+        found = {t: _CACHE[(key, t)] for t in texts if (key, t) in _CACHE}
+    missing = list(dict.fromkeys(t for t in texts if t not in found))
     if missing and hasattr(embedder, "token_states"):
-        if len(_CACHE) + len(missing) > _CACHE_MAX:
-            _CACHE.clear()
+        fresh = {}
         for text, (offsets, states) in zip(missing, embedder.token_states(missing)):
             toks = tokens(text)
             vecs = np.zeros((len(toks), states.shape[1] if states.ndim == 2 else 1), np.float32)
@@ -36,8 +43,13 @@ def word_vectors(embedder, texts: Sequence[str]) -> list[np.ndarray]:
                 if inside.any():
                     v = states[inside].mean(0)
                     vecs[i] = v / max(float(np.linalg.norm(v)), 1e-9)
-            _CACHE[(key, text)] = vecs
-    return [_CACHE.get((key, t), np.zeros((len(tokens(t)), 1), np.float32)) for t in texts]
+            fresh[text] = vecs
+        found.update(fresh)
+        with _LOCK:
+            if len(_CACHE) + len(fresh) > _CACHE_MAX:
+                _CACHE.clear()
+            _CACHE.update({(key, t): v for t, v in fresh.items()})
+    return [found.get(t, np.zeros((len(tokens(t)), 1), np.float32)) for t in texts]
 
 
 @dataclass(frozen=True)
