@@ -132,12 +132,12 @@ def evaluate(rows, feats, features: Sequence[str], folds: int = 5) -> dict[str, 
     y = np.array([1 if r["label"] == "supported" else 0 for r in rows])
     from sklearn.metrics import roc_auc_score
 
-    from .grounding import NEGATIVE_SIGNALS
+    from .grounding.fusion import is_negative
 
     report = {}
     for f in features:
         report[f] = metrics(y, cross_validate(rows, feats, [f], folds))
-        raw = np.array([r[f] for r in feats]) * (-1 if f in NEGATIVE_SIGNALS else 1)
+        raw = np.array([r[f] for r in feats]) * (-1 if is_negative(f) else 1)
         report[f]["raw_auroc"] = float(roc_auc_score(y, raw))
     report["fusion"] = metrics(y, cross_validate(rows, feats, features, folds))
     return report
@@ -150,5 +150,7 @@ def fit_fusion(rows, feats, features: Sequence[str], name: str, folds: int = 5) 
 
 
 def default_features(with_lm: bool, with_verifier: bool = False) -> tuple[str, ...]:
+    from .grounding.signals import fused_names
+
     base = DETECTOR_FEATURES if with_verifier else LEXICAL_FEATURES
-    return base + (LM_FEATURES if with_lm else ())
+    return base + (LM_FEATURES if with_lm else ()) + fused_names()

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..retrieval.evaluate import compute_features, cross_validate, load_labelled, metrics
 from ..retrieval.grounding.fusion import DETECTOR_FEATURES, Fusion
+from ..retrieval.grounding.signals import fused_names
 from .train_verifier import load_passages, split_passages
 from .verifier_data import ENTAILED, generate
 
@@ -34,7 +35,8 @@ def fit_detector(passage_files: Sequence[str | Path], dev_file: str | Path | Non
         rows = load_labelled(dev_file) + rows
     feats = compute_features(rows, embedder, verifier=verifier, progress=progress)
     y = np.array([1 if r["label"] == "supported" else 0 for r in rows])
-    oof = cross_validate(rows, feats, DETECTOR_FEATURES)
+    features = DETECTOR_FEATURES + fused_names()  # with signals added in grounding/signals/
+    oof = cross_validate(rows, feats, features)
     is_dev = np.array([not str(r.get("id", "")).startswith("recipe-") for r in rows])
     cv = {"all": metrics(y, oof)}
     for name, mask in (("dev", is_dev), ("recipe", ~is_dev)):
@@ -42,4 +44,4 @@ def fit_detector(passage_files: Sequence[str | Path], dev_file: str | Path | Non
             cv[name] = metrics(y[mask], oof[mask])
     meta = {"name": "verifier", "rows": len(rows), "dev_rows": int(is_dev.sum()), "recipe_rows": int((~is_dev).sum()),
             "cv": cv, "verifier": getattr(verifier, "model_id", "")}
-    return Fusion.fit(feats, y, DETECTOR_FEATURES, meta=meta)
+    return Fusion.fit(feats, y, features, meta=meta)

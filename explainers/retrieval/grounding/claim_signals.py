@@ -14,6 +14,8 @@ import numpy as np
 from .alignment import compare, content_coverage
 from .evidence import Window, hypothesis, windows
 from .lexical import SourceIndex, encode_cached, sentence_signals
+from . import signals as plugins
+from .lexical import tokens
 from .meaning import meaning_support
 
 WEAK_WORD = 0.5  # a claim word whose best contextual match in the evidence is below this is named in the reasons
@@ -37,6 +39,10 @@ def _sentence_text(src: SourceIndex, sid: int) -> str:
     return src.chunks[ci].text[a:b]
 
 
+def _content_words(text: str) -> frozenset[str]:
+    return frozenset(t.norm for t in tokens(text) if t.content)
+
+
 def claim_signals(claims: Sequence[str], question: str, src: SourceIndex, *, embedder=None, verifier=None,
                   progress: Callable[[float, str], None] | None = None) -> list[ClaimEvidence]:
     vectors = encode_cached(embedder, list(claims)) if embedder is not None and claims else [None] * len(claims)
@@ -58,6 +64,12 @@ def claim_signals(claims: Sequence[str], question: str, src: SourceIndex, *, emb
             al = compare(claim, _sentence_text(src, sid), aligned.text, src.words, " ".join(w.text for w in wins))
             signals.update(al.signals)
             reasons.extend(al.reasons)
+        if plugins.registered():  # signals added as one file each in grounding/signals/
+            evidence = aligned.text if aligned is not None else ""
+            values, why = plugins.compute(plugins.ClaimContext(
+                claim, question, evidence, tuple(w.text for w in wins), _content_words(claim), _content_words(evidence)))
+            signals.update(values)
+            reasons.extend(why)
         out.append(ClaimEvidence(claim, signals, unsupported, reasons, cited, aligned, wins, src))
     if verifier is not None:
         apply_verifier(out, question, verifier, progress)

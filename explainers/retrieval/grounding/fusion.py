@@ -49,6 +49,26 @@ DESCRIPTIONS = {
 }
 
 
+def describe(feature: str) -> str:
+    """How a signal reads in a reason: built-in ones here, added ones from their registration."""
+    if feature in DESCRIPTIONS:
+        return DESCRIPTIONS[feature]
+    from .signals import get
+
+    added = get(feature)
+    return added.description if added is not None else feature
+
+
+def is_negative(feature: str) -> bool:
+    """More of it means less support (the fusion's weight may only be <= 0)."""
+    if feature in NEGATIVE_SIGNALS:
+        return True
+    from .signals import get
+
+    added = get(feature)
+    return added is not None and added.negative
+
+
 class Fusion:
     """Standardised logistic regression over named signals; JSON in, JSON out."""
 
@@ -85,7 +105,7 @@ class Fusion:
     def explain_low(self, row: dict[str, float], top: int = 3) -> list[str]:
         """Reasons for a low probability: the signals that pulled it down most, in words, with their values."""
         pulls = sorted((v, f) for f, v in self.contributions(row).items() if v < -0.05)
-        out = [f"{DESCRIPTIONS.get(f, f)}: {row[f]:.2f} (pulls the support down by {-v:.1f} log-odds)"
+        out = [f"{describe(f)}: {row[f]:.2f} (pulls the support down by {-v:.1f} log-odds)"
                for v, f in pulls[:top]]
         if not out:
             z = float(((self.matrix([row]) - self.mean) / self.scale @ self.coef + self.intercept)[0])
@@ -129,7 +149,7 @@ class Fusion:
             grad = np.append(z.T @ (w * (p - y)) + theta[:-1] / C, np.sum(w * (p - y)))
             return value, grad
 
-        bounds = [(None, 0.0) if f in NEGATIVE_SIGNALS else (0.0, None) for f in features] + [(None, None)]
+        bounds = [(None, 0.0) if is_negative(f) else (0.0, None) for f in features] + [(None, None)]
         res = minimize(loss, np.zeros(len(features) + 1), jac=True, method="L-BFGS-B", bounds=bounds)
         return cls(features, res.x[:-1], res.x[-1], mean, scale, 0.5, meta)
 
