@@ -216,14 +216,62 @@ class Embedder:
     vector_cache_size: int = 50_000
     _vectors: OrderedDict = field(default_factory=OrderedDict, repr=False)
     _vectors_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Token states kept from encode passes (a few thousand texts: each holds a vector per word piece).
+    state_cache_size: int = 2_048
+    _states: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _with_states: bool | None = field(default=None, repr=False)  # None: not tried yet
 
     def encode(self, texts: list[str], batch_size: int = 64):
+        """Unit sentence vectors. The same pass keeps each text's token states (``token_states``), so meaning
+        support of a sentence already embedded costs no second pass through the encoder."""
         import numpy as np
 
+        texts = list(texts)
         with self.lock:
-            vecs = self.model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
+            if self._with_states is not False:
+                try:
+                    out = self.model.encode(texts, batch_size=batch_size, output_value=None, convert_to_numpy=False,
+                                            normalize_embeddings=True, show_progress_bar=False)
+                    vecs = np.stack([o["sentence_embedding"].float().cpu().numpy() for o in out]) if texts else \
+                        np.zeros((0, self.dimension), np.float32)
+                    self._with_states = True
+                    self._keep_states(texts, out)
+                    return vecs.astype(np.float32)
+                except Exception as exc:  # noqa: BLE001 - a model without token outputs: sentence vectors only
+                    if self._with_states:
+                        raise
+                    self._with_states = False
+                    log.info("embedder %s gives no token states with its sentence vectors (%s)", self.model_id, exc)
+            vecs = self.model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
                                      normalize_embeddings=True, show_progress_bar=False)
         return np.asarray(vecs, dtype=np.float32)
+
+    def _keep_states(self, texts: list[str], out: list[dict]) -> None:
+        """Token states from an ``encode`` pass, by text, where the tokenizer's own offsets line up with them."""
+        import numpy as np
+        import torch
+
+        tok = getattr(self.model, "tokenizer", None)
+        if tok is None or not getattr(tok, "is_fast", False) or not texts:
+            return
+        enc = tok(texts, truncation=True, max_length=self.model.max_seq_length, return_offsets_mapping=True)
+        kept = {}
+        for text, ids, offsets, o in zip(texts, enc["input_ids"], enc["offset_mapping"], out):
+            if "token_embeddings" not in o or "attention_mask" not in o:
+                continue
+            real = o["attention_mask"].bool().cpu()  # rows come padded to their batch's longest text
+            if list(o["input_ids"].cpu()[real].tolist()) != list(ids):
+                continue  # the encoder read other tokens than the offsets describe: computed apart when asked
+            offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+            keep = offsets[:, 1] > offsets[:, 0]  # special tokens have empty spans
+            states = torch.nn.functional.normalize(o["token_embeddings"][real].float(), dim=-1).cpu().numpy()
+            kept[text] = (offsets[keep], states[keep])
+        with self._vectors_lock:
+            for text, value in kept.items():
+                self._states[text] = value
+                self._states.move_to_end(text)
+            while len(self._states) > self.state_cache_size:
+                self._states.popitem(last=False)
 
     def encode_cached(self, texts: Sequence[str]):
         """``encode(texts)``, reusing the vectors of texts already embedded; safe from many threads at once.
@@ -257,7 +305,17 @@ class Embedder:
 
     def token_states(self, texts: list[str], batch_size: int = 32) -> list[tuple[Any, Any]]:
         """Per text: (character offsets (n, 2), unit-length contextual vectors (n, d)) of its word pieces, from
-        the encoder's last layer; special tokens left out. Empty lists when the model is no transformer."""
+        the encoder's last layer; special tokens left out. Empty lists when the model is no transformer. Texts
+        an ``encode`` pass has read come from that pass."""
+        texts = list(texts)
+        with self._vectors_lock:
+            found = {t: self._states[t] for t in texts if t in self._states}
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            found.update(zip(missing, self._token_states(missing, batch_size)))
+        return [found[t] for t in texts]
+
+    def _token_states(self, texts: list[str], batch_size: int) -> list[tuple[Any, Any]]:
         import numpy as np
         import torch
 

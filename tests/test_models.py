@@ -138,3 +138,24 @@ def test_sentence_vector_cache_reuses_and_evicts_least_recently_used(embedder):
     assert list(small._vectors) == [a, c]
     assert not cached_a.flags.writeable  # a cached vector cannot be changed through a result
     assert small.encode_cached([]).shape == (0, embedder.dimension)
+
+
+def test_token_states_come_from_the_encode_pass_and_equal_a_pass_of_their_own(embedder, monkeypatch):
+    """Meaning support reads word-piece states of sentences grounding has already embedded: one encoder pass
+    serves both (before: a second pass per sentence), with the same offsets and vectors."""
+    fresh = models.Embedder(model=embedder.model, model_id=embedder.model_id, dimension=embedder.dimension,
+                            lock=embedder.lock)
+    texts = ["  Marie Curie moved to Paris in 1891.", "Bananas are yellow.",
+             "The bridge, opened in 1932, carries eight lanes of road traffic and two railway lines."]
+    apart = fresh._token_states(texts, 32)
+    vectors = fresh.encode(texts)
+    assert np.allclose(vectors, embedder.model.encode(texts, normalize_embeddings=True), atol=1e-6)
+
+    def second_pass(*_a, **_k):
+        raise AssertionError("a second encoder pass")
+
+    monkeypatch.setattr(fresh, "_token_states", second_pass)
+    states = fresh.token_states(texts)
+    for (off, vec), (off_ref, vec_ref), text in zip(states, apart, texts):
+        assert np.array_equal(off, off_ref) and np.allclose(vec, vec_ref, atol=1e-5)
+        assert text[off[0][0]:off[0][1]] in ("Marie", "Bananas", "The")  # offsets into the text as given
