@@ -28,8 +28,14 @@ _WORD = re.compile(r"\w+(?:[-'’]\w+)*|[^\w\s]", re.UNICODE)
 # sentencex 1.0.32 panics (pyo3 PanicException, a BaseException) when a space outside ASCII comes just before a
 # period ("U\xa0."): it steps one byte past the space. It reads such spaces as ASCII ones, a one-for-one swap,
 # so the character offsets it returns are offsets into the original text.
-_ASCII_SPACES = str.maketrans({c: "\n" if c in "\x85\u2028\u2029" else " "
-                               for c in map(chr, range(0x80, 0x3001)) if c.isspace()})
+# The rule used only where sentencex fails on a text: a sentence ends at . ! ? (closing quotes and brackets
+# kept with it) followed by space, or at a blank line.
+_SENT_END = re.compile(r"(?<=[.!?。！？])[\"')\]]*\s+|\n\s*\n+")
+# Lone surrogates (text decoded with errors="surrogateescape", or built in Python) cannot cross into its Rust
+# code at all: they are read as U+FFFD, also one for one.
+_ASCII_SPACES = str.maketrans({**{c: "\n" if c in "\x85\u2028\u2029" else " "
+                                  for c in map(chr, range(0x80, 0x3001)) if c.isspace()},
+                               **{chr(c): "\ufffd" for c in range(0xD800, 0xE000)}})
 
 
 def word_spans(text: str) -> list[tuple[int, int]]:
@@ -44,7 +50,13 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     if not text.strip():
         return []
     cuts = [0]
-    for sentence in sentencex.get_sentence_boundaries("en", text if text.isascii() else text.translate(_ASCII_SPACES)):
+    try:
+        found = sentencex.get_sentence_boundaries("en", text if text.isascii() else text.translate(_ASCII_SPACES))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - a panic inside sentencex (a BaseException): the plain rule instead
+        found = [{"start_index": m.end()} for m in _SENT_END.finditer(text)]
+    for sentence in found:
         if cuts[-1] < sentence["start_index"] < len(text):
             cuts.append(sentence["start_index"])
     cuts.append(len(text))

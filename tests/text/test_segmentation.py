@@ -73,3 +73,17 @@ _PIECES = st.one_of(st.sampled_from(list(" .!?\n\"')(…。\u00a0\u2009\u3000\u2
 @given(st.lists(_PIECES, max_size=40).map("".join))
 def test_spans_are_stripped_ordered_and_cover_the_text(text):
     _check(text, sentence_spans(text))
+
+
+def test_a_failure_inside_sentencex_falls_back_to_the_plain_rule(monkeypatch):
+    """sentencex runs Rust code that can panic (a BaseException) on text it was not built for: the text is then
+    split by the plain punctuation rule, never lost and never an error. A lone surrogate is read as U+FFFD."""
+    from explainers.text import aggregate
+
+    assert aggregate.sentence_spans("\ud800 One. Two.") == [(0, 6), (7, 11)]
+
+    def panic(*_args):
+        raise BaseException("sentencex panicked")
+
+    monkeypatch.setattr(aggregate.sentencex, "get_sentence_boundaries", panic)
+    assert aggregate.sentence_spans("One. Two three! Four") == [(0, 4), (5, 15), (16, 20)]
