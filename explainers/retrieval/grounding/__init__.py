@@ -27,7 +27,8 @@ from ...types import Grounding, SentenceGrounding
 from ..ingest import Chunk, chunks_from_texts
 from .claim_signals import apply_verifier, claim_signals
 from .claims import answer_sentences
-from .fusion import DETECTOR_FEATURES, LEXICAL_FEATURES, LM_FEATURES, NEGATIVE_SIGNALS, Fusion, load_fusion
+from .fusion import (DETECTOR_FEATURES, LEXICAL_FEATURES, LM_FEATURES, MEANING_FEATURES, NEGATIVE_SIGNALS, Fusion,
+                     load_fusion)
 from .lexical import _STOP, _norm, encode_cached, lexical_signals, prepare_sources, sentence_signals, tokens
 from .lm_signals import attribution_mass, context_reliance, sample_answers, sampling_consistency
 from .nli import NLIScorer
@@ -49,7 +50,11 @@ def _resolve_verifier(verifier):
 
 
 def _needs_embedder(fusion: Fusion) -> bool:
-    return any(f in fusion.features for f in ("embedding_similarity", "meaning_support", "weakest_word_match"))
+    return any(f in fusion.features for f in ("embedding_similarity", *MEANING_FEATURES))
+
+
+def _default_fusion(verifier, lm) -> Fusion:
+    return load_fusion("verifier" if verifier is not None else ("lm" if lm is not None else "lexical"))
 
 
 def ground(answer: str, sources: Sequence[str | Chunk], question: str = "", *, embedder=None, lm=None,
@@ -78,6 +83,7 @@ def ground_many(items: Sequence[tuple[str, Sequence[str | Chunk], str]], *, embe
     from ...errors import ExplainerError
 
     verifier = _resolve_verifier(verifier)
+    fusion = fusion if fusion is not None else _default_fusion(verifier, lm)  # read once, not once per answer
     pending: list = []
     for answer, sources, question in items:
         try:
@@ -129,7 +135,7 @@ def _claims_checked(answer, sources, question, *, embedder, lm, verifier, fusion
         raise EmptyInputError("there are no sources to ground the answer in")
     verifier = _resolve_verifier(verifier)  # (ground_many resolves it once; a resolved one passes through)
     if fusion is None:
-        fusion = load_fusion("verifier" if verifier is not None else ("lm" if lm is not None else "lexical"))
+        fusion = _default_fusion(verifier, lm)
     if embedder is None and _needs_embedder(fusion):
         from ...models import load_embedder
 
