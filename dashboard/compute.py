@@ -15,7 +15,7 @@ from typing import Any, Callable, Protocol, Sequence
 import streamlit as st
 
 from dashboard.resources import embedder, language_model
-from explainers.errors import EmptyInputError
+from explainers.errors import EmptyInputError, InputError
 from explainers.limits import time_limited
 from explainers.retrieval.grounding import ground
 from explainers.text.explain import explain
@@ -226,13 +226,36 @@ def run_ablate(question: str, sources: tuple[str, ...], answer: str, n_ablations
         language_model(), question, sources, answer, n_ablations=n_ablations, progress=progress))
 
 
+def answer_log_probs_cached(question: str, sources: tuple[str, ...], answer: str):
+    """log p(answer token | the prompt with the sources) from an fp32 attribution already computed for this audit
+    (its teacher-forced pass scores every answer token: ``answer_token_log_probs``), or None."""
+    import numpy as np
+
+    found = results().values_where(lambda key: key[0] == "attribution" and key[1:4] == (question, tuple(sources), answer)
+                                   and key[6] == DEFAULT_PRECISION and key[7] is None)
+    for result in found:
+        lp = getattr(result, "answer_token_log_probs", None)
+        if lp is not None and len(lp) and np.all(np.isfinite(lp)):
+            return lp
+    return None
+
+
 def run_reliance(question: str, sources: tuple[str, ...], answer: str, progress=None):
+    """Context reliance; the pass with the sources is reused from an attribution of this audit when there is one."""
     progress = time_limited(progress, TIME_LIMIT_S, "context reliance")
     from explainers.text.context import context_reliance
 
-    return results().get_or_compute(("reliance", question, sources, answer),
-                                    lambda: context_reliance(language_model(), question, sources, answer,
-                                                             progress=progress))
+    def run():
+        known = answer_log_probs_cached(question, sources, answer)
+        if known is not None:
+            try:
+                return context_reliance(language_model(), question, sources, answer, progress=progress,
+                                        log_probs_with_sources=known)
+            except InputError:  # another tokenisation (a model switched meanwhile): score all three
+                pass
+        return context_reliance(language_model(), question, sources, answer, progress=progress)
+
+    return results().get_or_compute(("reliance", question, sources, answer), run)
 
 
 def run_what_if(question: str, sources: tuple[str, ...], answer: str, edits: tuple, progress=None):

@@ -58,6 +58,8 @@ class TextAttribution:
     ``scores[i, j]`` is the attribution of output unit ``i`` to input unit ``j``;
     ``sequence_scores[j]`` is the attribution of the whole answer (sum of log-probabilities).
     ``step_scores`` hold per-output-unit values (``log_prob``, ``probability``, ``entropy``, ``rank``).
+    ``answer_token_log_probs``: log p(answer token | prompt, answer before it) per answer token as the method's
+    own pass computed it (NaN where it scored no such token), or None; context reliance reuses it.
     """
 
     method: str
@@ -75,10 +77,14 @@ class TextAttribution:
     elapsed_s: float = 0.0
     convergence_delta: float | None = None
     created_at: str = field(default_factory=utc_now)
+    answer_token_log_probs: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_units", tuple(self.input_units))
         object.__setattr__(self, "output_units", tuple(self.output_units))
+        if self.answer_token_log_probs is not None:
+            object.__setattr__(self, "answer_token_log_probs",
+                               _as_float_array(self.answer_token_log_probs, 1, "answer_token_log_probs"))
         scores = _as_float_array(self.scores, 2, "scores")
         seq = _as_float_array(self.sequence_scores, 1, "sequence_scores")
         n_out, n_in = len(self.output_units), len(self.input_units)

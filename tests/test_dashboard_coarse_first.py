@@ -73,6 +73,54 @@ def test_audit_shows_sentence_rows_first_and_token_detail_only_when_asked(lm, em
     assert fresh_results().misses == misses + 1
 
 
+def test_the_first_render_reuses_the_attribution_pass_for_context_reliance(lm, embedder, fresh_results, settle,
+                                                                             monkeypatch):
+    """The attribution is queued before the perturbation panel, context reliance after it: reliance reads the answer's
+    log-probabilities with the sources from the attribution's pass and scores two prompts, not three."""
+    import explainers.text.context.reliance as reliance_module
+    from dashboard.compute import answer_log_probs_cached
+    from explainers.text.context import context_reliance
+
+    scored = []
+    real = reliance_module.answer_log_probs
+    monkeypatch.setattr(reliance_module, "answer_log_probs",
+                        lambda lm_, prompts, *a, **k: scored.append(len(prompts)) or real(lm_, prompts, *a, **k))
+    at = settle(AppTest.from_file(str(PAGES / "audit.py"), default_timeout=300).run())
+    assert not at.exception, at.exception
+    audit = at.session_state["audit"]
+    q, srcs, ans = audit["question"], audit["sources"], audit["answer"]
+    assert answer_log_probs_cached(q, srcs, ans) is not None
+    assert scored == [2]  # without and with shuffled sources; the pass with them came from the attribution
+    shown = fresh_results().peek(("reliance", q, srcs, ans))
+    fresh = context_reliance(lm, q, srcs, ans)
+    assert np.allclose(shown.word_reliance, fresh.word_reliance, atol=1e-3) and shown.flagged == fresh.flagged
+    assert any("Leonardo" in w.value for w in at.warning)  # the page shows it
+
+
+def test_a_visitor_waiting_on_the_warm_up_skips_its_made_up_passes(monkeypatch):
+    """The warm-up's made-up grounding and gradient pass only pre-pay one-off costs: when a visitor's page is
+    already waiting, their own audit pays them, and the warm-up leaves them out instead of competing for the CPU."""
+    from dashboard import warmup
+
+    monkeypatch.setattr(warmup, "_state", None)
+    monkeypatch.setattr(warmup, "_visitor", __import__("threading").Event())
+    ran = []
+    state = warmup.start([("slow model", lambda: time.sleep(1.0)),
+                          ("first grounding", lambda: ran.append("grounding")),
+                          ("first gradient pass", lambda: ran.append("gradient"))])
+
+    def page():
+        from dashboard import warmup
+
+        warmup.show_progress(poll_s=0.05)
+
+    at = AppTest.from_function(page, default_timeout=30).run()
+    assert not at.exception, at.exception
+    assert state.finished.is_set() and ran == [] and state.skipped == ["first grounding", "first gradient pass"]
+    assert state.done == ["slow model"] and state.fraction == 1.0
+    monkeypatch.setattr(warmup, "_state", None)
+
+
 def test_a_failed_background_load_is_shown_and_the_page_goes_on(monkeypatch):
     from dashboard import warmup
 

@@ -87,6 +87,34 @@ def cost_params(method: str) -> tuple:
     return ((name, int(st.session_state.get(f"attr_cost_{method}", default))),)
 
 
+def attribution_job(audit: dict, method: str, granularity: str):
+    """(cache key, label, job) of the attribution the Attribution tab shows for these settings."""
+    precision, params = chosen_precision(method), cost_params(method)
+    args = (audit["question"], audit["sources"], audit["answer"])
+
+    def job(progress):
+        return run_attribution(*args, method, granularity, progress=progress, precision=precision, params=params)
+
+    return attribution_key(*args, method, granularity, precision, params=params), f"{method} ({granularity})", job
+
+
+def start_attribution_early(audit: dict) -> None:
+    """Queue the attribution the Attribution tab will show (a fast method's: a slow one waits for its button)
+    before the page grounds the answer, so the background worker computes it while the page draws the rest; its
+    teacher-forced pass also gives context reliance the answer's log-probabilities with the sources."""
+    from dashboard.jobs import jobs
+
+    method = st.session_state.get("attr_method", DEFAULT_METHOD)
+    granularity = st.session_state.get("attr_granularity", DEFAULT_GRANULARITY)
+    if method not in list_methods("text") or method in COST_PARAMS or granularity not in GRANULARITIES:
+        return
+    key, label, job = attribution_job(audit, method, granularity)
+    base_key = attribution_key(audit["question"], audit["sources"], audit["answer"], method, "token",
+                               chosen_precision(method), params=cost_params(method))
+    if key not in results() and base_key not in results():
+        jobs().submit(key, label, job)
+
+
 def audit_hash(audit: dict) -> str:
     raw = "\0".join([audit["question"], audit["answer"], *audit["sources"]])
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
@@ -183,8 +211,6 @@ def sources_list(audit: dict) -> None:
 
 from dashboard import warmup  # noqa: E402 - after the form, so the page is usable while models load
 
-warmup.show_progress()  # "loading models" while `auditlens serve` is still warming them up
-
 if submitted or ("audit" not in st.session_state and case is not None):
     try:
         audit = start_audit(question, sources_text, uploads, answer_text)
@@ -195,6 +221,12 @@ if submitted or ("audit" not in st.session_state and case is not None):
         show_error(exc, "The audit could not start")
 
 audit = st.session_state.get("audit")
+if audit is not None and warmup.loading():
+    # While the server is still loading models, the attribution is queued now: it starts the moment the language
+    # model is in, while the embedder and the verifier load. With the models loaded it waits for the grounding
+    # below (two computations at once only thrash two cores).
+    start_attribution_early(audit)
+warmup.show_progress()  # "loading models" while `auditlens serve` is still warming them up
 if audit is None:
     results_box.info("Fill in a question, sources and an answer, then press **Run audit**.")
     st.stop()
@@ -214,6 +246,7 @@ with results_box:
         except Exception as exc:  # noqa: BLE001
             st.text(audit["answer"])
             show_error(exc, "Grounding failed")
+    start_attribution_early(audit)
     tab_ground, tab_attr, tab_perturb, tab_verdict = st.tabs(
         ["Grounding details", "Why: attributions", "Perturbations", "Verdict & export"])
 
@@ -311,7 +344,7 @@ with tab_attr:
     params = cost_params(method)
     precision = chosen_precision(method)
     audit_args = (audit["question"], audit["sources"], audit["answer"])
-    key = attribution_key(*audit_args, method, granularity, precision, params=params)
+    key, label, job = attribution_job(audit, method, granularity)
     slow = method in COST_PARAMS
     base_key = attribution_key(*audit_args, method, "token", precision, params=params)
     cached = results().peek(key)
@@ -323,10 +356,7 @@ with tab_attr:
         attribution = cached
     elif not slow or _jobs().get(key) is not None or st.button(
             f"Compute {method} (answer sentences x {granularity})", key="attr_go"):
-        attribution = in_background(
-            key, f"{method} ({granularity})",
-            lambda progress: run_attribution(*audit_args, method, granularity, progress=progress,
-                                             precision=precision, params=params), show_error)
+        attribution = in_background(key, label, job, show_error)
     else:
         st.info(f"{method} runs many forward passes; press the button to compute it (results are kept).")
     if attribution is not None:

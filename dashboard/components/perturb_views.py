@@ -38,6 +38,27 @@ def split_by_sources(words: list[str], sources) -> tuple[list[str], list[str]]:
     return has, [w for w in words if w not in has]
 
 
+def _reliance_view(rel, srcs) -> None:
+    flagged = rel.flagged_words()
+    in_sources, in_none = split_by_sources(flagged, srcs)
+    st.caption("Measures the model, not the facts: a word listed here is one the model would have written "
+               "without the sources (its probability barely changes when they are removed). The Grounding "
+               "tab says whether the sources hold it.")
+    if in_none:
+        st.warning("The model would have written these without the sources, and no source has them: "
+                   + md_escape(", ".join(in_none)))
+    if in_sources:
+        st.info("The model would have written these anyway; the sources also have them (so they are "
+                "grounded, but not because of the sources): " + md_escape(", ".join(in_sources)))
+    if not flagged:
+        st.success("Every content word depends on the sources.")
+    with st.expander("Reliance of every word"):
+        st.dataframe(pd.DataFrame({"word": [w.text for w in rel.words], "reliance (nats)": rel.word_reliance,
+                                   "drop when sources shuffled": rel.word_shuffle_drop,
+                                   "written without the sources": list(rel.flagged)}),
+                     hide_index=True)
+
+
 def perturbation_panel(audit: dict) -> None:
     if not audit["sources"]:
         st.info("Perturbations remove or edit the sources; this audit has none.")
@@ -46,28 +67,18 @@ def perturbation_panel(audit: dict) -> None:
     st.caption("Positive effect = removing that source sentence lowers the answer's probability (it supports it).")
 
     st.markdown("**Context reliance**: which answer words would the model have written without any source?")
-    try:
-        rel = run_reliance(q, srcs, ans)
-        flagged = rel.flagged_words()
-        in_sources, in_none = split_by_sources(flagged, srcs)
-        st.caption("Measures the model, not the facts: a word listed here is one the model would have written "
-                   "without the sources (its probability barely changes when they are removed). The Grounding "
-                   "tab says whether the sources hold it.")
-        if in_none:
-            st.warning("The model would have written these without the sources, and no source has them: "
-                       + md_escape(", ".join(in_none)))
-        if in_sources:
-            st.info("The model would have written these anyway; the sources also have them (so they are "
-                    "grounded, but not because of the sources): " + md_escape(", ".join(in_sources)))
-        if not flagged:
-            st.success("Every content word depends on the sources.")
-        with st.expander("Reliance of every word"):
-            st.dataframe(pd.DataFrame({"word": [w.text for w in rel.words], "reliance (nats)": rel.word_reliance,
-                                       "drop when sources shuffled": rel.word_shuffle_drop,
-                                       "written without the sources": list(rel.flagged)}),
-                         hide_index=True)
-    except Exception as exc:  # noqa: BLE001
-        show_error(exc, "Context reliance failed")
+    from dashboard.jobs import in_background
+
+    # In the background worker, after the attribution queued before it (whose pass it reuses): the page stays live.
+    key = ("reliance", q, srcs, ans)
+    rel = results().peek(key) or in_background(key, "context reliance",
+                                               lambda progress: run_reliance(q, srcs, ans, progress=progress),
+                                               show_error)
+    if rel is not None:
+        try:
+            _reliance_view(rel, srcs)
+        except Exception as exc:  # noqa: BLE001
+            show_error(exc, "Context reliance could not be shown")
 
     st.markdown("**Leave one out**: remove each source sentence, re-score the answer and regenerate it.")
     loo_key = ("loo", q, srcs, ans, "sentence")

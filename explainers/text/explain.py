@@ -92,6 +92,7 @@ def explain(lm: LanguageModel, inp: AuditInput, method: str = "integrated_gradie
         output_text=inp.answer, input_units=in_units, output_units=out_units, scores=scores,
         sequence_scores=seq, step_scores=steps_out, target=target.label, params=out_params,
         elapsed_s=time.perf_counter() - started, convergence_delta=rows.convergence_delta,
+        answer_token_log_probs=np.asarray(steps["log_prob"], dtype=np.float64) if target.per_token else None,
     )
 
 

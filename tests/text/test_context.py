@@ -72,6 +72,27 @@ def test_context_reliance_flags_words_from_the_prior_not_words_copied_from_sourc
     assert results_equal(from_json(to_json(r)), r)
 
 
+def test_reliance_reuses_an_attribution_s_pass_with_the_same_values(lm):
+    """The dashboard hands context reliance the answer's log-probabilities from the attribution it already ran
+    (its teacher-forced pass with the sources): two passes instead of three, same reliance."""
+    from explainers.text.explain import explain
+    from explainers.text.lm import build_prompt, prepare
+
+    answer = "The Zorblax festival is held in Quenby by Gandalf. It is held every spring."
+    inp = prepare(lm, build_prompt(lm, QUESTION, SOURCES), answer)
+    attr = explain(lm, inp, "input_x_gradient", "token", output_granularity="sentence")
+    assert attr.answer_token_log_probs.shape == (inp.n_answer,)
+    assert results_equal(from_json(to_json(attr)), attr)  # the new field survives a report round trip
+    full = context_reliance(lm, QUESTION, SOURCES, answer)
+    reused = context_reliance(lm, QUESTION, SOURCES, answer, log_probs_with_sources=attr.answer_token_log_probs)
+    assert np.allclose(reused.log_prob_with, full.log_prob_with, atol=1e-4)
+    assert np.allclose(reused.word_reliance, full.word_reliance, atol=1e-3)
+    assert np.array_equal(reused.log_prob_without, full.log_prob_without)
+    assert reused.flagged == full.flagged
+    with pytest.raises(InputError, match="one per answer token"):
+        context_reliance(lm, QUESTION, SOURCES, answer, log_probs_with_sources=attr.answer_token_log_probs[:-1])
+
+
 def test_what_if_edits_are_data_and_replay_identically(lm):
     edits = [make_edit("replace", "text", "source 1", match="Quenby", replacement="Arlesford"),
              make_edit("remove", "source", "source 2")]

@@ -33,21 +33,32 @@ def _shuffled_sources(sources: Sequence[str], seed: int) -> list[str]:
 
 
 def context_reliance(lm: LanguageModel, question: str, sources: Sequence[str], answer: str, *,
-                     threshold: float = 1.0, seed: int = 0, progress: Progress | None = None) -> ContextReliance:
+                     threshold: float = 1.0, seed: int = 0, progress: Progress | None = None,
+                     log_probs_with_sources: Sequence[float] | None = None) -> ContextReliance:
     """How much each answer token depends on the sources; content words under ``threshold`` nats are flagged.
 
     ``seed`` orders the shuffled-sources control; ``progress`` is called before and between scoring batches (so a
-    time limit wrapped around it stops the run)."""
+    time limit wrapped around it stops the run). ``log_probs_with_sources``: log p(answer token | the prompt with
+    the sources) already computed for this audit (an attribution's teacher-forced pass scores every answer token),
+    one per answer token of ``lm``'s tokenisation; given, that pass is not run again (two passes instead of three).
+    """
     started = time.perf_counter()
     srcs = check_sources(sources)
     inp = prepared(lm, question, srcs, answer)
     bare = prepared(lm, question, [], inp.answer)
     shuffled = prepared(lm, question, _shuffled_sources(srcs, seed), inp.answer)
+    known = None
+    if log_probs_with_sources is not None:
+        known = np.asarray(log_probs_with_sources, dtype=np.float64)
+        if known.shape != (inp.n_answer,) or not np.all(np.isfinite(known)) or np.any(known > 1e-6):
+            raise InputError(f"log_probs_with_sources must hold {inp.n_answer} finite log-probabilities (one per "
+                             f"answer token), got shape {known.shape}")
     if progress:
         progress(0.0, "scoring the answer with, without and with shuffled sources")
-    logp = answer_log_probs(lm, [inp.prompt_ids, bare.prompt_ids, shuffled.prompt_ids], inp.answer_ids,
-                            progress=progress)
-    with_, without, shuf = logp
+    prompts = [bare.prompt_ids, shuffled.prompt_ids] if known is not None else \
+        [inp.prompt_ids, bare.prompt_ids, shuffled.prompt_ids]
+    logp = answer_log_probs(lm, prompts, inp.answer_ids, progress=progress)
+    with_, without, shuf = (known, *logp) if known is not None else logp
     tokens = tuple(Unit(inp.answer[a:b], a, b) for a, b in inp.answer_offsets)
     words, rel, drop, flags = [], [], [], []
     for a, b in word_spans(inp.answer):
