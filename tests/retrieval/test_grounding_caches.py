@@ -73,3 +73,19 @@ def test_word_vector_cache_is_safe_across_threads(monkeypatch):
 
     errors, wrong = _hammer(lambda ts: meaning.word_vectors(emb, ts), check, 8)
     assert not errors and not wrong
+
+
+def test_word_vector_cache_is_bounded_and_keeps_the_recently_used_texts(monkeypatch):
+    """A batch audit reads thousands of new sentences: the word-vector cache drops the least recently used ones,
+    so memory stays flat in the row count (it used to grow to 20,000 texts, ~0.5 GB, before clearing)."""
+    from collections import OrderedDict
+
+    monkeypatch.setattr(meaning, "_CACHE", OrderedDict())
+    monkeypatch.setattr(meaning, "_CACHE_MAX", 4)
+    emb = SlowEmbedder()
+    texts = [f"sentence number {k} here" for k in range(10)]
+    for t in texts:
+        meaning.word_vectors(emb, [t])
+    meaning.word_vectors(emb, [texts[6]])  # used again: kept
+    meaning.word_vectors(emb, ["one more sentence"])
+    assert [t for _, t in meaning._CACHE] == [texts[8], texts[9], texts[6], "one more sentence"]

@@ -11,7 +11,7 @@ and the least-matched word is kept for the reason shown to the reviewer.
 from __future__ import annotations
 
 import threading
-
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -19,8 +19,10 @@ import numpy as np
 
 from .lexical import tokens
 
-_CACHE: dict[tuple[str, str], np.ndarray] = {}
-_CACHE_MAX = 20_000
+# Least recently used texts go first. A text's word vectors take ~25 KB (18 words x 384 floats), so the bound keeps
+# a batch audit's memory flat (~50 MB at most) while the sentences of the answers in flight stay cached.
+_CACHE: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+_CACHE_MAX = 2_048
 _LOCK = threading.Lock()
 
 
@@ -32,6 +34,8 @@ def word_vectors(embedder, texts: Sequence[str]) -> list[np.ndarray]:
     key = getattr(embedder, "model_id", "")
     with _LOCK:
         found = {t: _CACHE[(key, t)] for t in texts if (key, t) in _CACHE}
+        for t in found:
+            _CACHE.move_to_end((key, t))
     missing = list(dict.fromkeys(t for t in texts if t not in found))
     if missing and hasattr(embedder, "token_states"):
         fresh = {}
@@ -46,9 +50,11 @@ def word_vectors(embedder, texts: Sequence[str]) -> list[np.ndarray]:
             fresh[text] = vecs
         found.update(fresh)
         with _LOCK:
-            if len(_CACHE) + len(fresh) > _CACHE_MAX:
-                _CACHE.clear()
-            _CACHE.update({(key, t): v for t, v in fresh.items()})
+            for t, v in fresh.items():
+                _CACHE[(key, t)] = v
+                _CACHE.move_to_end((key, t))
+            while len(_CACHE) > _CACHE_MAX:
+                _CACHE.popitem(last=False)
     return [found.get(t, np.zeros((len(tokens(t)), 1), np.float32)) for t in texts]
 
 
