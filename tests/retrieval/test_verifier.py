@@ -50,6 +50,19 @@ def test_verifier_probabilities_and_the_obvious_cases(verifier):
     assert np.allclose(p, again, atol=1e-4)
 
 
+def test_verifier_batches_by_token_length_without_changing_a_probability(verifier):
+    """Pairs are ordered by token count and padded per batch: the probabilities do not depend on the batch size or
+    on which other pairs share the call (padding is masked)."""
+    ev = "Marie Curie was born in Warsaw in 1867 and moved to Paris in 1891 to study physics at the Sorbonne."
+    claims = ["Curie was born in Warsaw.", "She moved to Paris in 1891.", "Curie was not born in Warsaw.",
+              "She won the Nobel Prize.", "A very long claim " + "that goes on and on " * 12 + ".", "Paris."]
+    pairs = [(ev, c) for c in claims] + [(c, ev) for c in claims]
+    one_by_one = np.concatenate([verifier.predict([p]) for p in pairs])
+    for batch_size in (1, 3, 16, 64):
+        assert np.allclose(verifier.predict(pairs, batch_size=batch_size), one_by_one, atol=1e-5)
+    assert np.allclose(verifier.predict(pairs[::-1])[::-1], one_by_one, atol=1e-5)
+
+
 def test_alignment_signals_on_constructed_pairs():
     src = "The drought caused the crop failure in 1998, and prices rose by 40 percent."
     words = {"drought", "crop", "failure", "price", "rose", "percent", "1998", "40"}

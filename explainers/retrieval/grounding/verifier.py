@@ -162,19 +162,25 @@ class ClaimVerifier:
         self.lock = threading.RLock()
         self.model_id = f"auditlens-verifier ({meta.get('base', BASE_NAME)})"
 
-    def predict(self, pairs: Sequence[tuple[str, str]], batch_size: int = 64,
+    def predict(self, pairs: Sequence[tuple[str, str]], batch_size: int = 16,
                 progress: Callable[[float, str], None] | None = None) -> np.ndarray:
-        """(n, 3) probabilities in LABELS order for (evidence, claim) pairs, batched by length."""
+        """(n, 3) probabilities in LABELS order for (evidence, claim) pairs, batched by token length.
+
+        The pairs are tokenised once, ordered by their token count and padded per batch: on a CPU small batches of
+        like lengths waste least on padding (HaluEval pairs, 16 answers per call: batches of 64 padded 1.51x the
+        real tokens, of 16 1.12x; 1.44x faster at one thread, bench/bench_batch.py)."""
         torch = self.torch
         if not pairs:
             return np.zeros((0, len(LABELS)), dtype=np.float32)
-        order = np.argsort([len(e) + len(c) for e, c in pairs])
+        enc_all = self.tokenizer([e for e, _ in pairs], [c for _, c in pairs], truncation="longest_first",
+                                 max_length=self.max_length)
+        order = np.argsort([len(ids) for ids in enc_all["input_ids"]], kind="stable")
         out = np.zeros((len(pairs), len(LABELS)), dtype=np.float32)
         with self.lock, torch.inference_mode():
             for k in range(0, len(order), batch_size):
                 idx = order[k:k + batch_size]
-                enc = self.tokenizer([pairs[i][0] for i in idx], [pairs[i][1] for i in idx], padding=True,
-                                     truncation="longest_first", max_length=self.max_length, return_tensors="pt")
+                enc = self.tokenizer.pad({name: [enc_all[name][i] for i in idx] for name in enc_all.keys()},
+                                         return_tensors="pt")
                 logits = self.net(enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids"))
                 out[idx] = logits.float().softmax(-1).numpy()
                 if progress:
