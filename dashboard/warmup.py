@@ -133,11 +133,6 @@ def current() -> WarmUp | None:
     return _state
 
 
-def loading() -> bool:
-    """True while this process's warm-up is still loading."""
-    return _state is not None and not _state.finished.is_set()
-
-
 def show_progress(poll_s: float = 0.2) -> None:
     """While the warm-up runs, a "loading models" bar on the page instead of a blank wait."""
     import streamlit as st
