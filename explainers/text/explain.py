@@ -92,8 +92,15 @@ def explain(lm: LanguageModel, inp: AuditInput, method: str = "integrated_gradie
         output_text=inp.answer, input_units=in_units, output_units=out_units, scores=scores,
         sequence_scores=seq, step_scores=steps_out, target=target.label, params=out_params,
         elapsed_s=time.perf_counter() - started, convergence_delta=rows.convergence_delta,
-        answer_token_log_probs=np.asarray(steps["log_prob"], dtype=np.float64) if target.per_token else None,
+        answer_token_log_probs=_all_scored(steps["log_prob"]) if target.per_token else None,
     )
+
+
+def _all_scored(log_probs) -> np.ndarray | None:
+    """Every answer token's log-probability, or None where the pass scored only some (an answer span): a result
+    keeps no NaN, which JSON cannot hold."""
+    values = np.asarray(log_probs, dtype=np.float64)
+    return values if np.all(np.isfinite(values)) else None
 
 
 def _target(lm: LanguageModel, inp: AuditInput, contrast: str | None, target: Target | None) -> Target:

@@ -172,11 +172,11 @@ class ClaimVerifier:
         torch = self.torch
         if not pairs:
             return np.zeros((0, len(LABELS)), dtype=np.float32)
-        enc_all = self.tokenizer([e for e, _ in pairs], [c for _, c in pairs], truncation="longest_first",
-                                 max_length=self.max_length)
-        order = np.argsort([len(ids) for ids in enc_all["input_ids"]], kind="stable")
         out = np.zeros((len(pairs), len(LABELS)), dtype=np.float32)
-        with self.lock, torch.inference_mode():
+        with self.lock, torch.inference_mode():  # the fast tokenizer is shared state too
+            enc_all = self.tokenizer([e for e, _ in pairs], [c for _, c in pairs], truncation="longest_first",
+                                     max_length=self.max_length)
+            order = np.argsort([len(ids) for ids in enc_all["input_ids"]], kind="stable")
             for k in range(0, len(order), batch_size):
                 idx = order[k:k + batch_size]
                 enc = self.tokenizer.pad({name: [enc_all[name][i] for i in idx] for name in enc_all.keys()},
