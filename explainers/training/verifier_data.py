@@ -111,7 +111,7 @@ SYNONYMS = [
     ("purchased", "bought"), ("received", "got"), ("moved", "relocated"), ("created", "established"),
     ("founded", "established"), ("built", "constructed"), ("ended", "concluded"), ("died", "passed away"),
     ("became", "turned into"), ("helped", "assisted"), ("showed", "demonstrated"), ("used", "employed"),
-    ("about", "approximately"), ("around", "roughly"), ("nearly", "almost"), ("also", "additionally"),
+    ("about", "approximately"), ("nearly", "almost"), ("also", "additionally"),
     ("however", "nevertheless"), ("later", "subsequently"), ("region", "area"), ("people", "individuals"),
     ("rule", "control"), ("ruled", "governed"), ("led", "headed"), ("won", "secured"), ("gained", "obtained"),
     ("caused", "brought about"), ("because of", "owing to"), ("due to", "as a result of"), ("reduced", "cut"),
@@ -119,7 +119,7 @@ SYNONYMS = [
     ("attempt", "effort"), ("attempts", "efforts"), ("agreement", "accord"), ("war", "conflict"),
     ("independence", "sovereignty"), ("economy", "economic system"), ("produce", "make"), ("produces", "makes"),
     ("recently", "lately"), ("held", "conducted"), ("elected", "voted in"), ("remains", "stays"),
-    ("remained", "stayed"), ("returned", "came back"), ("seized", "took"), ("allowed", "permitted"),
+    ("remained", "stayed"), ("returned", "came back"), ("allowed", "permitted"),
     ("needed", "required"), ("needs", "requires"), ("shows", "indicates"), ("chief", "primary"),
     ("rapid", "fast"), ("significant", "considerable"), ("approximately", "about"), ("established", "set up"),
 ]
@@ -158,6 +158,8 @@ def _sub_word(text: str, table: dict[str, str], rng: random.Random, max_edits: i
     hits = []
     for m in re.finditer(r"\b[A-Za-z]+\b", text):
         w = m.group(0)
+        if w[0].isupper() and m.start() > 0 and text[:m.start()].rstrip()[-1:] not in ".!?;:":
+            continue  # a capital inside a sentence starts a name ('World War I'): not a word to swap
         if w.lower() in table:
             hits.append((m.start(), m.end(), w))
     for phrase in (k for k in table if " " in k):
@@ -342,11 +344,224 @@ def drop_details(s: str) -> str | None:
 
 
 def front_phrase(s: str) -> str | None:
-    m = re.match(r"^(?P<main>.+?)\s+(?P<pp>(?:in|during|since|by|after|before|until) (?:the )?[^,;]{2,30}?)"
+    m = re.match(r"^(?P<main>.+?)\s+(?P<pp>(?:in|during|since|after|before|until) (?:the )?[^,;]{2,30}?)"
                  r"(?P<end>[.!?])$", s)
-    if m and len(m.group("main").split()) >= 4:
+    # a phrase after a second clause may belong to that clause only ('X in 1580, and Y until 1640'): not moved
+    # only a time phrase ('in 1891', 'during the war'), and only out of a one-clause sentence: 'a surge in
+    # violent crime' or 'complete a cycle in weeks, because ...' would change meaning
+    if m and len(m.group("main").split()) >= 4 and \
+            not re.search(r"[,;:()]| and | then |\b(?:because|when|while|if|that|which|who|although|as|before|after|until|since)\b",
+                          m.group("main")) and not re.search(r"(?:ing|ed)$", m.group("main")) and \
+            re.search(r"\d|\b(?:century|centuries|year|years|decade|decades|war|era|period|reign|January|February|"
+                      r"March|April|May|June|July|August|September|October|November|December)\b", m.group("pp")):
         return _cap(m.group("pp")) + ", " + _decap(m.group("main")) + m.group("end")
     return None
+
+
+# ------------------------------------------------------------------ meaning-preserving restructurings
+# Human paraphrases move words around: passive voice, "X's team" for "a team led by X", a date put last.
+# Without such positives the verifier learns "words in another order = contradicted" from the role swaps.
+_PARTICIPLE = {"built": "built", "made": "made", "led": "led", "won": "won", "sold": "sold", "bought": "bought",
+               "took": "taken", "gave": "given", "wrote": "written", "began": "begun", "overthrew": "overthrown",
+               "struck": "struck", "held": "held", "hit": "hit", "drew": "drawn", "broke": "broken",
+               "chose": "chosen", "brought": "brought", "set": "set", "won over": "won over"}
+_REGULAR_PAST = ("acquired", "adopted", "announced", "approved", "banned", "captured", "ceded", "completed",
+                 "conquered", "controlled", "created", "defeated", "designed", "destroyed", "developed", "discovered",
+                 "elected", "established", "expelled", "financed", "founded", "funded", "granted", "hosted", "imposed",
+                 "introduced", "invaded", "launched", "negotiated", "occupied", "opened", "organized", "passed",
+                 "produced", "published", "purchased", "ratified", "recognized", "rejected", "replaced", "reported",
+                 "ruled", "seized", "settled", "signed", "supported", "unified", "drafted", "colonized", "annexed",
+                 "abolished", "absorbed", "administered", "appointed", "awarded", "closed", "constructed",
+                 "dominated", "formed", "governed", "implemented", "raised", "reduced", "restored", "revised",
+                 "suspended", "united", "used", "visited", "discontinued", "dissolved", "amended", "approved",
+                 "confirmed", "criticized", "delivered", "deployed", "described", "dismissed", "ended", "examined",
+                 "identified", "inherited", "installed", "issued", "killed", "liberated", "managed", "merged",
+                 "named", "nationalized", "ordered", "owned", "privatized", "proclaimed", "recorded", "released",
+                 "repealed", "rescued", "shaped", "started", "studied", "surveyed", "treated", "welcomed")
+_PASSIVE_VERB = {**{v: v for v in _REGULAR_PAST}, **_PARTICIPLE}
+_PREP = r"(?:in|on|at|for|during|after|before|from|with|under|through|until|since|as|to|around|about|between|" \
+    r"within|into|over|near|across|following|along|despite|without)"
+_NOT_SUBJECT = {"after", "before", "in", "on", "when", "while", "although", "since", "by", "during", "as", "if",
+                "because", "under", "from", "with", "following", "despite", "until", "once", "though", "at", "for"}
+_NP_START = r"(?:[A-Z][\w'.-]*|the|a|an|its|their|his|her)"
+_ACTIVE = re.compile(r"^(?P<subj>" + _NP_START + r"(?: [\w'.-]+){0,6}?) (?P<verb>" +
+                     "|".join(sorted(_PASSIVE_VERB, key=len, reverse=True)) + r") (?P<obj>(?:[\w'%.-]+ ){0,7}?[\w'%.-]+)"
+                     r"(?P<tail>(?:,? " + _PREP + r" [^;]*)?)(?P<end>[.!?])$")
+_PASSIVE = re.compile(r"^(?P<obj>" + _NP_START + r"(?: [\w'.-]+){0,7}?) (?P<aux>was|were) (?P<part>[a-z]+) by "
+                      r"(?P<agent>(?:[\w'.-]+ ){0,6}?[\w'.-]+)(?P<tail>(?:,? " + _PREP + r" [^;]*)?)(?P<end>[.!?])$")
+_PRONOUNS = {"it", "they", "he", "she", "this", "these", "that", "those", "which", "who", "we", "i", "you", "there"}
+_BAD_IN_NP = {"who", "which", "that", "and", "or", "but", "was", "were", "is", "are", "has", "have", "had", "not",
+              "also", "then"}
+
+
+def _plural(np_text: str) -> bool:
+    head = np_text.split()[-1]
+    if head[:1].isupper() and not np_text.lower().startswith("the "):
+        return " and " in f" {np_text} "  # 'Algiers', 'Paris': names ending in s are one place
+    head = head.lower()
+    return (head.endswith("s") and not head.endswith(("ss", "us", "is", "'s"))) or " and " in f" {np_text} "
+
+
+def to_passive(s: str) -> str | None:
+    """'The French captured Algiers in 1830.' -> 'Algiers was captured by the French in 1830.'"""
+    m = _ACTIVE.match(s)
+    if not m:
+        return None
+    subj, obj = m.group("subj"), m.group("obj")
+    words = (subj + " " + obj).lower().split()
+    # a tail with more clauses may share the subject ('X settled Y in 1650, established Z'): left alone
+    if re.search(r"[,;(]| and | but | while | which | who ", m.group("tail")) or \
+            subj.split()[0].lower() in _NOT_SUBJECT:
+        return None
+    if subj.split()[0].lower() in _PRONOUNS or any(w in _BAD_IN_NP for w in words) or \
+            obj.split()[0].lower() in _PRONOUNS | _NOT_SUBJECT | {"by", "to", "of", "into", "around", "about"}:
+        return None
+    aux = "were" if _plural(obj) else "was"
+    return _cap(_decap_np(obj)) + f" {aux} {_PASSIVE_VERB[m.group('verb')]} by {_decap_np(subj)}" + \
+        m.group("tail") + m.group("end")
+
+
+def to_active(s: str) -> str | None:
+    """'Algiers was captured by the French in 1830.' -> 'The French captured Algiers in 1830.'"""
+    m = _PASSIVE.match(s)
+    if not m:
+        return None
+    past = {v: k for k, v in _PARTICIPLE.items()}.get(m.group("part"), m.group("part"))
+    if past not in _PASSIVE_VERB:
+        return None
+    obj, agent = m.group("obj"), m.group("agent")
+    words = (obj + " " + agent).lower().split()
+    if re.search(r"[,;(]| and | but | while | which | who ", m.group("tail")) or obj.split()[0].lower() in _NOT_SUBJECT:
+        return None
+    if agent.split()[0].lower() in _PRONOUNS or any(w in _BAD_IN_NP for w in words):
+        return None
+    return _cap(agent) + f" {past} {_decap_np(obj)}" + m.group("tail") + m.group("end")
+
+
+def _decap_np(np_text: str) -> str:
+    first = np_text.split()[0]
+    return np_text[0].lower() + np_text[1:] if first in ("The", "A", "An", "Its", "Their", "His", "Her") else np_text
+
+
+def voice_role_swap(s: str) -> str | None:
+    """'X acquired Y' -> 'X was acquired by Y' (the roles reversed, the words kept): a contradiction."""
+    m = _ACTIVE.match(s)
+    if not m or not to_passive(s):
+        return None
+    subj, obj = _decap_np(m.group("subj")), _decap_np(m.group("obj"))
+    aux = "were" if _plural(subj) else "was"
+    return _cap(subj) + f" {aux} {_PASSIVE_VERB[m.group('verb')]} by {obj}" + m.group("tail") + m.group("end")
+
+
+_LED_BY = re.compile(r"\b(?P<det>[Aa]n?|[Tt]he) (?P<noun>team|group|coalition|government|delegation|company|firm|"
+                     r"party|commission|study|expedition|consortium) (?:led|headed|run) by (?P<name>[A-Z][\w.'-]*"
+                     r"(?: [A-Z][\w.'-]*){0,3})")
+_POSS = re.compile(r"(?<!and )(?<!of )(?<!the )(?<!The )\b(?P<name>[A-Z][\w.-]*(?: [A-Z][\w.-]*){0,2})'s "
+                   r"(?P<np>(?:[a-z][\w-]* )?[a-z][\w-]*)(?=[,.;:)]| (?:is|was|are|were|has|had|have|in|of|on|at|"
+                   r"for|to|and|with|from|by|said|says)\b)")
+_VERB_WORDS = {"said", "says", "told", "became", "becomes", "won", "wins", "made", "makes", "took", "takes", "led",
+               "leads", "gave", "gives", "went", "goes", "grew", "grows", "fell", "falls", "rose", "rises", "began",
+               "begins", "remains", "lies", "holds", "held", "saw", "sees", "can", "will", "would", "may", "must"}
+_OF_NAME = re.compile(r"\b(?P<the>[Tt]he) (?P<np>(?:[a-z][\w-]* ){0,2}[a-z][\w-]*) of (?P<name>[A-Z][\w.-]*"
+                      r"(?: [A-Z][\w.-]*){0,2})(?=[,.;:)]| (?:is|was|are|were|has|had|have|in|on|at|for|to|with|"
+                      r"from|by|said|says)\b)")
+
+
+# 'the capital of Yerevan' names the capital (Yerevan is it): not "Yerevan's capital"
+_APPOSITIVE_OF = {"capital", "city", "town", "island", "islands", "province", "region", "state", "country", "port",
+                  "village", "river", "lake", "kingdom", "republic", "county", "district", "parish", "area", "name",
+                  "word", "words", "term", "title", "port", "sultanate", "emirate", "principality", "territory",
+                  "colony", "protectorate", "peninsula", "archipelago", "bay", "gulf", "sea", "strait", "mountain",
+                  "mountains", "dependency", "commonwealth", "federation", "union", "duchy", "county", "municipality"}
+
+
+def possessive_swap(s: str, rng: random.Random) -> str | None:
+    """'a team led by X' <-> "X's team"; "Kvikk's chief executive" <-> 'the chief executive of Kvikk'."""
+    options = []
+    m = _LED_BY.search(s)
+    if m:
+        options.append(s[:m.start()] + f"{m.group('name')}'s {m.group('noun')}" + s[m.end():])
+    m = _POSS.search(s)
+    if m and "." not in m.group("name") and \
+            not any(w in _BAD_IN_NP or w in _VERB_WORDS or w.endswith("ed") for w in m.group("np").split()):
+        the = "The" if m.start() == 0 else "the"
+        options.append(s[:m.start()] + f"{the} {m.group('np')} of {m.group('name')}" + s[m.end():])
+    m = _OF_NAME.search(s)
+    if m and "." not in m.group("name") and not any(w in _BAD_IN_NP for w in m.group("np").split()) and \
+            m.group("np").split()[-1] not in _APPOSITIVE_OF:
+        owner = m.group("name") + ("'" if m.group("name").endswith("s") else "'s")
+        options.append(s[:m.start()] + f"{owner} {m.group('np')}" + s[m.end():])
+    return rng.choice(options) if options else None
+
+
+_FRONT_PP = re.compile(r"^(?P<pp>(?:In|During|After|Before|On|By|Between|From|As of|At the end of) [^,]{2,40}?), "
+                       r"(?P<main>.+?)(?P<end>[.!?])$")
+
+
+def back_phrase(s: str) -> str | None:
+    """'In March 2019, a team reported X.' -> 'A team reported X in March 2019.' (only a phrase with a number)"""
+    m = _FRONT_PP.match(s)
+    if not m or not re.search(r"\d", m.group("pp")) or not 4 <= len(m.group("main").split()) <= 20 or \
+            re.search(r"[,;:(]| and |\b(?:who|which|that|when|while)\b", m.group("main")):
+        return None  # put last in a long or many-clause sentence, the phrase would attach to its last clause
+    main = m.group("main")
+    first = main.split()[0]
+    if first.lower() in _PRONOUNS:
+        return None
+    pp = m.group("pp")
+    return _cap(main) + " " + pp[0].lower() + pp[1:] + m.group("end")
+
+
+_CONJ = re.compile(r"^(?P<a>[^;]+?)(?P<sep>, and |; )(?P<b>[^;]+?)(?P<end>[.!?])$")
+_BACKREF = {"it", "its", "they", "their", "this", "these", "he", "she", "his", "her", "which", "then", "later",
+            "thereafter", "subsequently", "afterwards", "also", "so", "thus", "there", "as", "that", "those"}
+
+
+def swap_conjuncts(s: str) -> str | None:
+    """'A, and B.' -> 'B, and A.' when both halves are whole clauses and B does not point back at A."""
+    m = _CONJ.match(s)
+    if not m:
+        return None
+    a, b = m.group("a").strip(), m.group("b").strip()
+    if re.search(r"[,():/]", a + b) or not a[:1].isupper():  # a list ('A, B, and C') or a parenthesis split in two
+        return None
+    if len(a.split()) < 4 or len(b.split()) < 4 or not _VERBISH.search(a) or not _VERBISH.search(b):
+        return None
+    if any(w.lower().strip(",") in _BACKREF for w in b.split()[:3] + a.split()[:1]) or \
+            re.search(r"\b(then|later|after that|afterwards|before that|same|such|both)\b", b + " " + a, re.I):
+        return None
+    return _cap(b) + m.group("sep") + _decap(a) + m.group("end")
+
+
+_REL = re.compile(r", (?:which|who) (?:was|were|is|are) (?=[a-z])")
+
+
+def reduce_relative(s: str) -> str | None:
+    """', which was founded in 1990,' -> ', founded in 1990,'; ', who is a chemist,' -> ', a chemist,'."""
+    out = _REL.sub(", ", s, count=1)
+    return out if out != s else None
+
+
+def restructure(s: str, rng: random.Random, min_steps: int = 1) -> str | None:
+    """The sentence with its meaning kept and its words moved: passive/active voice, possessives, a dated
+    phrase put last or first, coordinated clauses swapped, a relative clause reduced, synonyms; None when no
+    restructuring applies."""
+    voice = rng.choice([to_passive, to_active])  # one voice change, never there and back
+    steps = [lambda x: voice(x) or (to_active(x) if voice is to_passive else to_passive(x)), back_phrase,
+             swap_conjuncts, reduce_relative, lambda x: possessive_swap(x, rng), front_phrase]
+    rng.shuffle(steps)
+    out, done = s, 0
+    for step in steps:
+        nxt = step(out)
+        if nxt and nxt != out:
+            out, done = nxt, done + 1
+        if done >= 3:
+            break
+    if done < min_steps:
+        return None
+    if rng.random() < 0.6:
+        out = _sub_word(out, _SYN, rng, max_edits=rng.randint(1, 3)) or out
+    return out if out != s else None
 
 
 def shuffle_words(s: str, rng: random.Random) -> str:
@@ -405,31 +620,48 @@ def generate(passages: Sequence[Sequence[str]], n_pairs: int, seed: int = 0) -> 
         ev = _window(sents, i, rng)
         if r < 0.08:
             add(ev, s, ENTAILED, "identity")
-        elif r < 0.22:
+        elif r < 0.20:
             c = s
             steps = [lambda x: _sub_word(x, _SYN, rng, max_edits=rng.randint(2, 5)), lambda x: front_phrase(x),
-                     lambda x: drop_details(x), lambda x: number_words(x, rng), lambda x: first_clause(x)]
+                     lambda x: drop_details(x), lambda x: number_words(x, rng), lambda x: first_clause(x),
+                     lambda x: restructure(x, rng)]
             rng.shuffle(steps)
             for step in steps[:rng.randint(2, 4)]:
                 c = step(c) or c
             if rng.random() < 0.3:
                 c = rng.choice(FRAMES).format(_decap(c))
             add(ev, c if c != s else None, ENTAILED, "rewrite")
-        elif r < 0.26:
+        elif r < 0.24:
             add(ev, first_clause(s) or last_clause(s) or drop_details(s), ENTAILED, "clause")
-        elif r < 0.40:
+        elif r < 0.34:
             c = _sub_word(s, _SYN, rng, max_edits=rng.randint(1, 3))
             c2 = front_phrase(c) if c and rng.random() < 0.4 else None
             add(ev, c2 or c, ENTAILED, "synonym")
-        elif r < 0.50:
-            add(ev, front_phrase(s) or drop_details(s), ENTAILED, "reorder")
+        elif r < 0.52:
+            # words moved, meaning kept (voice, possessives, clause order): the first sentence from i on that
+            # allows it, so that the kind keeps its share
+            # (many passages are one-line fields that allow none: then a few other passages are tried)
+            tries = [(sents, j) for j in list(range(i, len(sents))) + list(range(0, i))]
+            tries += [(passages[k], j) for k in (rng.randrange(len(passages)) for _ in range(8))
+                      for j in range(len(passages[k]))]
+            for p_sents, j in tries:
+                c = restructure(p_sents[j], rng)
+                if c:
+                    add(_window(p_sents, j, rng), c, ENTAILED, "restructure")
+                    break
+            else:
+                add(ev, front_phrase(s) or drop_details(s), ENTAILED, "reorder")
         elif r < 0.62:
             base = rng.choice([s, s, first_clause(s) or s, _sub_word(s, _SYN, rng) or s])
             add(ev, rng.choice(FRAMES).format(_decap(base)), ENTAILED, "frame")
-        elif r < 0.70:
+        elif r < 0.68:
             add(ev, number_words(s, rng), ENTAILED, "number_format")
         elif r < 0.84 and i + 1 < len(sents):
             a, b = sents[i], sents[i + 1]
+            if rng.random() < 0.3:
+                a, b = b, a  # told in the other order
+            if rng.random() < 0.3:
+                a = restructure(a, rng) or a
             fused = (first_clause(a) or a).rstrip(".!?") + rng.choice([", and ", "; ", " and "]) + \
                 _decap(first_clause(b) or b)
             add(" ".join(sents[max(0, i - rng.randint(0, 1)): i + 2]), fused, ENTAILED, "fusion")
@@ -454,7 +686,7 @@ def generate(passages: Sequence[Sequence[str]], n_pairs: int, seed: int = 0) -> 
         elif r < 0.36:
             c, kind = swap_number(s, pools["num"], rng), "number_swap"
         elif r < 0.50:
-            c, kind = swap_within(s, rng), "role_swap"
+            c, kind = (voice_role_swap(s) if rng.random() < 0.3 else None) or swap_within(s, rng), "role_swap"
         elif r < 0.62:
             ev = _window(sents, i, rng, extra=rng.choice([1, 2]))
             c, kind = swap_entity(s, pools["name"], rng, near=ev), "entity_swap"
@@ -475,6 +707,8 @@ def generate(passages: Sequence[Sequence[str]], n_pairs: int, seed: int = 0) -> 
                 ev, c, kind = _window(lst, i, rng), s, "negation_in_evidence"
             else:
                 c, kind = None, ""
+        if c and kind != "negation_in_evidence" and rng.random() < 0.3:
+            c = restructure(c, rng) or c  # nor in the source's word order: moved words are no contradiction
         if c and rng.random() < 0.3:
             c = _sub_word(c, _SYN, rng) or c  # contradictions are not always verbatim
         if c and rng.random() < 0.15:
@@ -488,6 +722,8 @@ def generate(passages: Sequence[Sequence[str]], n_pairs: int, seed: int = 0) -> 
         if r < 0.35:
             other = rng.choice(all_sents)
             tail = (last_clause(other) or first_clause(other) or other).rstrip(".!?")
+            if rng.random() < 0.3:
+                s = restructure(s, rng) or s
             c = s.rstrip(".!?") + rng.choice([", and ", ", while ", "; in addition, ", " and "]) + _decap(tail) + "."
             add(ev, c, NEUTRAL, "addition")
         elif r < 0.50:
