@@ -470,9 +470,9 @@ _OF_NAME = re.compile(r"\b(?P<the>[Tt]he) (?P<np>(?:[a-z][\w-]* ){0,2}[a-z][\w-]
 # 'the capital of Yerevan' names the capital (Yerevan is it): not "Yerevan's capital"
 _APPOSITIVE_OF = {"capital", "city", "town", "island", "islands", "province", "region", "state", "country", "port",
                   "village", "river", "lake", "kingdom", "republic", "county", "district", "parish", "area", "name",
-                  "word", "words", "term", "title", "port", "sultanate", "emirate", "principality", "territory",
+                  "word", "words", "term", "title", "sultanate", "emirate", "principality", "territory",
                   "colony", "protectorate", "peninsula", "archipelago", "bay", "gulf", "sea", "strait", "mountain",
-                  "mountains", "dependency", "commonwealth", "federation", "union", "duchy", "county", "municipality"}
+                  "mountains", "dependency", "commonwealth", "federation", "union", "duchy", "municipality"}
 
 
 def possessive_swap(s: str, rng: random.Random) -> str | None:
