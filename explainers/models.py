@@ -12,6 +12,7 @@ import importlib.util
 import logging
 import os
 import shutil
+import struct
 import tempfile
 import threading
 import time
@@ -206,6 +207,19 @@ def load_lm(model_id: str | None = None) -> LanguageModel:
 # ------------------------------------------------------------------------------------------ embedder
 
 
+def _unit_rows(vecs):
+    """Rows of unit length. Sentence-transformers leaves the per-text outputs of ``output_value=None``
+    unnormalised, so a user's model without a Normalize module would give longer vectors (cosines > 1)."""
+    import numpy as np
+
+    vecs = np.asarray(vecs, dtype=np.float32)
+    if vecs.size:
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        if np.abs(norms - 1.0).max() > 1e-4:  # the default model's rows are unit already: left bit for bit
+            vecs = vecs / np.maximum(norms, 1e-12)
+    return vecs
+
+
 @dataclass
 class Embedder:
     model: Any
@@ -236,7 +250,7 @@ class Embedder:
                         np.zeros((0, self.dimension), np.float32)
                     self._with_states = True
                     self._keep_states(texts, out)
-                    return vecs.astype(np.float32)
+                    return _unit_rows(vecs)
                 except Exception as exc:  # noqa: BLE001 - a model without token outputs: sentence vectors only
                     if self._with_states:
                         raise
@@ -244,7 +258,7 @@ class Embedder:
                     log.info("embedder %s gives no token states with its sentence vectors (%s)", self.model_id, exc)
             vecs = self.model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
                                      normalize_embeddings=True, show_progress_bar=False)
-        return np.asarray(vecs, dtype=np.float32)
+        return _unit_rows(vecs)
 
     def _keep_states(self, texts: list[str], out: list[dict]) -> None:
         """Token states from an ``encode`` pass, by text, where the tokenizer's own offsets line up with them."""
@@ -444,7 +458,8 @@ def _plain_layout(root: Path) -> _PlainLayout | None:
                    for k in ("module_input_name", "module_output_name")) or set(norm) - {"module_input_name",
                                                                                       "module_output_name"}:
                 return None
-    except (OSError, ValueError, TypeError, AttributeError, KeyError):  # missing or odd files: not a plain layout
+    except (OSError, ValueError, TypeError, AttributeError, KeyError, struct.error):  # missing or odd files (a
+        # truncated safetensors header included): not a plain layout
         return None
     return _PlainLayout(folder=folder, max_seq_length=max_seq_length, normalize=normalize, dimension=hidden)
 

@@ -180,3 +180,25 @@ def test_a_dense_layer_falls_back_to_sentence_transformers(tmp_path, monkeypatch
     vectors = loaded.encode(TEXTS[:4])
     assert vectors.shape == (4, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
     assert np.abs(vectors - reference.encode(TEXTS[:4], normalize_embeddings=True)).max() > 1e-3  # the Dense ran
+
+
+def test_a_truncated_weights_file_is_no_plain_layout(tmp_path):
+    folder = _copy_packaged(tmp_path / "truncated")
+    (folder / "model.safetensors").unlink()
+    (folder / "model.safetensors").write_bytes(b"\x01\x02")  # shorter than the 8-byte header size
+    assert models._plain_layout(folder) is None
+
+
+def test_a_user_model_without_normalize_still_gives_unit_vectors(tmp_path):
+    """Sentence-transformers leaves per-text outputs unnormalised: the embedder normalises them itself."""
+    from sentence_transformers import SentenceTransformer
+
+    folder = _copy_packaged(tmp_path / "user")
+    modules = json.loads((folder / "modules.json").read_text())
+    (folder / "modules.json").write_text(json.dumps(modules[:2]))  # mean pooling, no Normalize
+    raw = SentenceTransformer(str(folder), device="cpu").encode(TEXTS[:3])
+    assert np.abs(np.linalg.norm(raw, axis=1) - 1).max() > 0.1  # the model alone gives longer vectors
+    loaded = models._load_embedder(str(folder))
+    vectors = loaded.encode(TEXTS[:3])
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert np.allclose(vectors, raw / np.linalg.norm(raw, axis=1, keepdims=True), atol=1e-5)
