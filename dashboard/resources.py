@@ -6,12 +6,12 @@ from explainers import models
 
 
 @st.cache_resource(show_spinner="Loading the language model...")
-def language_model(model_id: str = models.DEFAULT_LM):
+def language_model(model_id: str | None = None):  # None: AUDITLENS_LM or the packaged default
     return models.load_lm(model_id)
 
 
 @st.cache_resource(show_spinner="Loading the sentence embedder...")
-def embedder(model_id: str = models.DEFAULT_EMBEDDER):
+def embedder(model_id: str | None = None):  # None: AUDITLENS_EMBEDDER or the packaged default
     return models.load_embedder(model_id)
 
 
