@@ -61,6 +61,9 @@ def test_audit_page_opens_on_the_demo_and_saves_a_verdict(lm, embedder, db, sett
     assert not at.exception, at.exception
     # the method in use says what it measures, costs and when to trust it
     assert any(c.value.startswith(f"{at.selectbox(key='attr_method').value}: measures") for c in at.caption)
+    # the verdict tab says what a saved verdict keeps: the audit as computed so far, named part by part
+    keeps = [c.value for c in at.caption if c.value.startswith("The first verdict saved keeps this audit with")]
+    assert keeps and "grounding" in keeps[0] and "context reliance" in keeps[0], keeps
     # no verdict is preselected; saving without one is refused
     assert at.radio(key="verdict_choice").value is None
     at.text_input(key="verdict_reviewer").set_value("ana")

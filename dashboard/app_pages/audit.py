@@ -271,9 +271,15 @@ with tab_verdict:
     attribution = results().peek(chosen)
     if attribution is not None:
         audit["model_id"] = attribution.model_id
-    report = current_report(audit, [attribution] if attribution is not None else [], grounding,
-                            cached_perturbations(audit["question"], audit["sources"], audit["answer"],
-                                                 st.session_state.get("what_if_result")))
+    perturbations = cached_perturbations(audit["question"], audit["sources"], audit["answer"],
+                                         st.session_state.get("what_if_result"))
+    report = current_report(audit, [attribution] if attribution is not None else [], grounding, perturbations)
+    # A verdict is saved with what was on the page at that moment: say what that is, so nothing is assumed in it.
+    shown = {"ContextReliance": "context reliance", "ContextAttribution": "source removal", "EditResult": "what-if edits"}
+    holds = ["grounding"] + ([f"{attribution.method} attribution"] if attribution is not None else []) + \
+        sorted({shown.get(type(p).__name__, type(p).__name__) for p in perturbations})
+    st.caption("The first verdict saved keeps this audit with what is ready now: " + ", ".join(holds) +
+               ". Results still computing are not part of it.")
     saved_id = st.session_state.get("saved_audit_id")
     if saved_id and st.session_state.get("saved_audit_hash") != audit_hash(audit):
         saved_id = None
