@@ -275,9 +275,11 @@ with tab_verdict:
                                          st.session_state.get("what_if_result"))
     report = current_report(audit, [attribution] if attribution is not None else [], grounding, perturbations)
     # A verdict is saved with what was on the page at that moment: say what that is, so nothing is assumed in it.
-    shown = {"ContextReliance": "context reliance", "ContextAttribution": "source removal", "EditResult": "what-if edits"}
+    # named as the perturbation panel names them (leave-one-out and random ablations are both ContextAttribution)
+    shown = {"ContextReliance": "context reliance", "EditResult": "what-if edits", "leave_one_out": "leave-one-out",
+             "ablate": "random ablations"}
     holds = ["grounding"] + ([f"{attribution.method} attribution"] if attribution is not None else []) + \
-        sorted({shown.get(type(p).__name__, type(p).__name__) for p in perturbations})
+        sorted({shown.get(getattr(p, "mode", None) or type(p).__name__, type(p).__name__) for p in perturbations})
     st.caption("The first verdict saved keeps this audit with what is ready now: " + ", ".join(holds) +
                ". Results still computing are not part of it.")
     saved_id = st.session_state.get("saved_audit_id")
