@@ -345,12 +345,13 @@ def cmd_train_verifier(args: argparse.Namespace) -> int:
             raise ExplainerError(f"--fusion-only: no verifier at {out}; train one first")
     else:
         card = train(out, files, device=args.device, time_budget_s=args.time_budget, progress=bar,
-                     n_pairs=args.n_pairs, epochs=args.epochs, seed=args.seed)
+                     n_pairs=args.n_pairs, epochs=args.epochs, seed=args.seed, n_paraphrase=args.lm_paraphrases,
+                     paraphrase_lm=args.model)
         print(f"trained in {card['train_seconds']:.0f} s on {card['pairs']['train']} pairs; validation accuracy "
               f"{card['validation']['accuracy']:.3f} on passages it never saw")
     if not args.no_fusion:
         fusion = fit_detector(files, args.dev, load_embedder(args.embedder), ClaimVerifier(out), seed=args.seed,
-                              progress=bar)
+                              progress=bar, n_paraphrase=300 if args.lm_paraphrases else 0, paraphrase_lm=args.model)
         write_output(str(fusion_target), fusion.to_json())
         print("fusion refitted:", _json.dumps(fusion.meta["cv"]))
     return 0
@@ -695,6 +696,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fusion-only", action="store_true",
                    help="keep the verifier at --out and refit the detector's fusion only (needs --force)")
     p.add_argument("--embedder", default=None)
+    p.add_argument("--lm-paraphrases", type=int_in(0, MAX_COUNT), default=0,
+                   help="also train on rewrites an LM writes of this many passage sentences, sorted by checks "
+                        "(default 0: with the packaged SmolLM2-135M they did not help; see the README)")
+    p.add_argument("--model", default=None,
+                   help="the LM that writes them (Hugging Face id or folder; default AUDITLENS_LM or SmolLM2)")
     p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=cmd_train_verifier)
 

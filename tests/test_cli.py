@@ -351,6 +351,7 @@ BAD_CLI = {
     "train-passages-invalid-json": ["train-verifier", "--passages", "{d}/bad.jsonl", "--out", "{o}/v.safetensors"],
     "train-passages-not-objects": ["train-verifier", "--passages", "{d}/list.jsonl", "--out", "{o}/v.safetensors"],
     "train-n-pairs-0": ["train-verifier", "--n-pairs", "0", "--out", "{o}/v.safetensors"],
+    "train-lm-paraphrases-negative": ["train-verifier", "--lm-paraphrases", "-1", "--out", "{o}/v.safetensors"],
     "train-out-missing-folder": ["train-verifier", "--passages", "{d}/two.jsonl", "--out", "{o}/no/v.safetensors"],
     "train-out-exists": ["train-verifier", "--passages", "{d}/two.jsonl", "--out", "{d}/existing.json"],
     "train-fusion-only-without-verifier": ["train-verifier", "--passages", "{d}/two.jsonl", "--fusion-only",

@@ -16,21 +16,25 @@ import numpy as np
 from ..retrieval.evaluate import compute_features, cross_validate, load_labelled, metrics
 from ..retrieval.grounding.fusion import DETECTOR_FEATURES, Fusion
 from ..retrieval.grounding.signals import fused_names
-from .train_verifier import load_passages, split_passages
+from .train_verifier import lm_paraphrase_pairs, load_passages, split_passages
 from .verifier_data import ENTAILED, generate
 
 
-def synthetic_rows(passage_files: Sequence[str | Path], seed: int = 0, n: int = 1500) -> list[dict]:
+def synthetic_rows(passage_files: Sequence[str | Path], seed: int = 0, n: int = 1500, n_paraphrase: int = 0,
+                   paraphrase_lm: str | None = None) -> list[dict]:
     _, val_p = split_passages(load_passages(passage_files), seed)
     pairs = generate(val_p, n, seed=seed + 2)
+    if n_paraphrase > 0:  # reworded claims (and the LM's slips): the fusion must not reward copied wording alone
+        pairs += lm_paraphrase_pairs(val_p, n_paraphrase, seed + 2, model=paraphrase_lm)[0]
     return [{"id": f"recipe-{k}", "knowledge": p.evidence, "question": "", "answer": p.claim, "kind": p.kind,
              "label": "supported" if p.label == ENTAILED else "hallucinated"} for k, p in enumerate(pairs)]
 
 
 def fit_detector(passage_files: Sequence[str | Path], dev_file: str | Path | None, embedder, verifier,
                  seed: int = 0, n_synthetic: int = 1500,
-                 progress: Callable[[float, str], None] | None = None) -> Fusion:
-    rows = synthetic_rows(passage_files, seed, n_synthetic)
+                 progress: Callable[[float, str], None] | None = None, n_paraphrase: int = 0,
+                 paraphrase_lm: str | None = None) -> Fusion:
+    rows = synthetic_rows(passage_files, seed, n_synthetic, n_paraphrase, paraphrase_lm)
     if dev_file and Path(dev_file).exists():
         rows = load_labelled(dev_file) + rows
     feats = compute_features(rows, embedder, verifier=verifier, progress=progress)

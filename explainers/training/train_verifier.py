@@ -4,6 +4,9 @@ Data: pairs made by ``verifier_data.generate`` from plain passages (by default t
 passages in ``../shared/data`` and the bundled demo documents); passages are split 90/10 so the reported
 validation figures come from passages the model never saw. Trained: low-rank adapters (rank 16) on every
 linear layer of the MiniLM encoder, its LayerNorms and the head; the base stays frozen and is not saved.
+Opt-in (``n_paraphrase``): rewrites an LM writes of passage sentences, sorted by checks (``lm_paraphrase``), as
+reworded positives and the LM's own slips as negatives (shown twice: they are few). With the packaged
+SmolLM2-135M they did not help (README), so the shipped adapter is trained without them.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from ..retrieval.grounding.verifier import (BASE_NAME, LABELS, _base_weights, ba
 from .verifier_data import Pair, generate, passages_from_jsonl, passages_from_texts
 
 DEFAULTS = {"n_pairs": 14000, "n_val": 2000, "epochs": 1, "batch_size": 32, "lr": 8e-4, "r": 16, "alpha": 32.0,
-            "max_length": 112, "seed": 0, "warmup": 0.05, "label_smoothing": 0.05}
+            "max_length": 112, "seed": 0, "warmup": 0.05, "label_smoothing": 0.05, "n_paraphrase": 0,
+            "n_paraphrase_val": 300, "paraphrase_repeat": 2, "paraphrase_lm": None}
 
 
 def default_passage_files() -> list[Path]:
@@ -54,6 +58,15 @@ def load_passages(files: Sequence[str | Path]) -> list[list[str]]:
     if not passages:
         raise InputError("no usable passages to make training pairs from")
     return passages
+
+
+def lm_paraphrase_pairs(passages, n: int, seed: int, progress=None, model: str | None = None):
+    """The LM-written paraphrase pairs (``lm_paraphrase``), with the given (default: the default) LM."""
+    from ..models import cache_dir, load_embedder, load_lm
+    from .lm_paraphrase import paraphrase_pairs
+
+    return paraphrase_pairs(passages, load_lm(model), load_embedder(), n, seed=seed, progress=progress,
+                            cache_dir=cache_dir() / "verifier")
 
 
 def split_passages(passages: list[list[str]], seed: int, val_share: float = 0.1):
@@ -140,6 +153,15 @@ def train(out_path: str | Path, passage_files: Sequence[str | Path] | None = Non
     train_p, val_p = split_passages(passages, seed)
     train_pairs = generate(train_p, int(cfg["n_pairs"]), seed=seed)
     val_pairs = generate(val_p, int(cfg["n_val"]), seed=seed + 1)
+    lm_counts = {}
+    if int(cfg["n_paraphrase"]) > 0:
+        lm_id = cfg["paraphrase_lm"]
+        extra, lm_counts["train"] = lm_paraphrase_pairs(train_p, int(cfg["n_paraphrase"]), seed, progress, lm_id)
+        extra_val, lm_counts["validation"] = lm_paraphrase_pairs(val_p, int(cfg["n_paraphrase_val"]), seed + 2,
+                                                                  model=lm_id)
+        train_pairs = train_pairs + extra * int(cfg["paraphrase_repeat"])  # few but the only real rewording
+        random.Random(seed).shuffle(train_pairs)
+        val_pairs = val_pairs + extra_val
     base = Path(base_dir) if base_dir else base_model_dir()
     tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
     net = build_net(base, r=int(cfg["r"]), alpha=float(cfg["alpha"])).to(device)
@@ -194,7 +216,7 @@ def train(out_path: str | Path, passage_files: Sequence[str | Path] | None = Non
             "passages": {"train": len(train_p), "validation": len(val_p)},
             "pairs": {"train": len(train_pairs), "validation": len(val_pairs),
                       "train_kinds": dict(Counter(p.kind for p in train_pairs))},
-            "steps": step, "stopped_at_time_budget": stopped_early, "train_seconds": round(train_s, 1),
+            "lm_paraphrases": lm_counts, "steps": step, "stopped_at_time_budget": stopped_early, "train_seconds": round(train_s, 1),
             "device": device, "torch": torch.__version__, "validation": val,
             "final_loss": round(float(np.mean(losses[-100:])), 4) if losses else None}
     out_path.with_suffix(".json").write_text(json.dumps(card, indent=1), encoding="utf-8")
