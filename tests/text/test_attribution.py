@@ -143,7 +143,9 @@ def test_shapley_sampling_is_efficient(lm, france):
     from explainers.text.perturbation import VariantScorer
 
     f = VariantScorer(lm, france, groups)(np.array([[True] * len(groups), [False] * len(groups)])).sum(1)
-    assert res.sequence_scores.sum() == pytest.approx(f[0] - f[1], abs=1e-6)
+    # exact up to float32: the variants are scored in batches of other shapes than these two (a total near 17
+    # has come out 8e-6 off), while any mistake in the permutation bookkeeping is off by whole units
+    assert res.sequence_scores.sum() == pytest.approx(f[0] - f[1], rel=1e-6, abs=5e-5)
 
 
 def test_known_case_france_gets_the_most_weight(lm, france):
