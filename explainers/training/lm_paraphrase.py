@@ -2,8 +2,9 @@
 
 The rule-based recipe rewrites with a small synonym table and a few syntactic moves, so every entailed claim
 it makes stays close to the evidence's wording, and the verifier learned "different words = contradicted"
-(hand-written paraphrases got P(contradicted) of about 0.65). Here SmolLM2 rewrites source sentences, and
-each output is sorted by checks that need no model of meaning beyond the packaged embedder:
+(hand-written paraphrases got P(contradicted) of about 0.65). Here an LM (the default SmolLM2, or a stronger one
+the user names) rewrites source sentences, and each output is sorted by checks that need no model of meaning
+beyond the packaged embedder:
 
 - kept as **entailed** when every number and name it has is in the source, negation is unchanged, no
   antonym of a source word appears, no name is said more often than the source says it, its meaning vector is
@@ -16,7 +17,10 @@ each output is sorted by checks that need no model of meaning beyond the package
   swapped names), so that rewording does not become a cue for "entailed".
 
 The raw generations are cached in the user cache directory, keyed by the model, the sentences and the seed
-(generation is the slow part: about 2 sentences/s on 2 cores); which are kept and how is this code.
+(generation is the slow part: about 1.6 sentences/s on 2 cores); which are kept and how is this code.
+
+Measured with SmolLM2-135M (README): the rewrites are light and, after the checks, still noisy; three retrains
+with them left the contrastive sets unchanged within noise, so ``train-verifier`` uses them only when asked.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ _META = re.compile(r"\b(sentence|paraphrase|rewrite|rewritten|original|same fact
 _WORD = re.compile(r"[A-Za-z]+")
 _ABBREV = re.compile(r"\b[A-Z](?:\.[A-Z])+\.?|\b[A-Z]{2,}\b")
 
+
 def candidate_sentences(passages: Sequence[Sequence[str]], limit: int, seed: int) -> list[tuple[int, int]]:
     """(passage, sentence) positions of prose sentences (8-40 words, starting with a capital), seeded sample."""
     spots = [(p, i) for p, sents in enumerate(passages) for i, s in enumerate(sents)
@@ -53,6 +58,9 @@ def candidate_sentences(passages: Sequence[Sequence[str]], limit: int, seed: int
 
 
 def _prompt(tokenizer, sentence: str) -> str:
+    if not getattr(tokenizer, "chat_template", None):  # a base LM: the same examples as plain text
+        shots = "".join(f"Sentence: {a}\nIn other words: {b}\n\n" for a, b in SHOTS)
+        return f"{shots}Sentence: {sentence}\nIn other words:"
     msgs = []
     for a, b in SHOTS:
         msgs += [{"role": "user", "content": f"Rewrite in other words, same facts: {a}"},

@@ -55,3 +55,16 @@ def test_lm_rewrites_become_labelled_pairs_and_are_cached(tmp_path):
 
     again, counts2 = paraphrase_pairs(passages, NoLM(), load_embedder(), 4, seed=3, cache_dir=tmp_path)
     assert again == pairs and counts2 == counts
+
+
+def test_a_base_lm_without_chat_template_gets_the_examples_as_plain_text():
+    from explainers.training.lm_paraphrase import SHOTS, _prompt
+
+    class BaseTokenizer:
+        chat_template = None
+
+    prompt = _prompt(BaseTokenizer(), SRC)
+    assert prompt.endswith(f"Sentence: {SRC}\nIn other words:")
+    assert all(a in prompt and b in prompt for a, b in SHOTS)
+    # what such a model writes next runs on into a new example: only the first line is kept
+    assert _clean(" Curie went to Paris in 1891.\n\nSentence: The bridge ...") == "Curie went to Paris in 1891."
