@@ -140,15 +140,38 @@ class _Target:
             a = torch.tensor(answer, device=prompt_embeds.device)
             full = torch.cat([prompt_embeds, self.emb(a)[None].expand(b, -1, -1)], dim=1)
             hidden = self.body(inputs_embeds=full).last_hidden_state
-            at = self.used if k == 0 else range(len(answer))
-            positions = torch.tensor([n_p - 1 + i for i in at], device=prompt_embeds.device)
+            if k == 0:
+                # One vocabulary projection per answer position, each its own autograd root: a row's backward
+                # then starts from its own tokens' log-probabilities and skips the other positions' projections
+                # and log-softmax (through one shared (B, n, V) product every row would run all of them; ~9 % of a
+                # row's backward for SmolLM2's 49k vocabulary). ``row_roots`` names them per row. Every target reads
+                # the answer this way, so a user's scalar of the log-probs equals the sum of the default rows.
+                kept, self.token_values = [], []
+                for i in self.used:
+                    logp_i = torch.log_softmax(self.head(hidden[:, n_p - 1 + i]).float(), dim=-1)
+                    if keep_row is not None:
+                        kept.append(logp_i[keep_row].detach())
+                    self.token_values.append(logp_i[:, answer[i]])
+                if keep_row is not None:
+                    self.kept_logp = torch.stack(kept)
+                values.append(torch.stack(self.token_values, dim=1))
+                continue
+            positions = torch.tensor([n_p - 1 + i for i in range(len(answer))], device=prompt_embeds.device)
             logp = torch.log_softmax(self.head(hidden[:, positions]).float(), dim=-1)
-            if k == 0 and keep_row is not None:
-                self.kept_logp = logp[keep_row].detach()
-            chosen = a[self.used] if k == 0 else a
-            values.append(logp.gather(-1, chosen[None, :, None].expand(b, -1, 1))[..., 0])
+            values.append(logp.gather(-1, a[None, :, None].expand(b, -1, 1))[..., 0])
         value = self.value(values)
         return value if self.rows is None else value @ self.rows.T
+
+    def row_roots(self, row: int, weights: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]] | None:
+        """The per-token log-probabilities row ``row`` sums (and their batch weights), when the last call kept
+        them as separate roots; None otherwise (then the returned (B, rows) tensor is differentiated)."""
+        if not self.value.per_token or not getattr(self, "token_values", None):
+            return None
+        if self.rows is None:
+            return [self.token_values[row]], [weights.to(self.token_values[row].dtype)]
+        cols = torch.nonzero(self.rows[row]).flatten().tolist()
+        return ([self.token_values[c] for c in cols],
+                [weights.to(self.token_values[c].dtype) * self.rows[row, c] for c in cols])
 
     def token_steps(self) -> dict[str, np.ndarray]:
         """Step scores per answer token from the kept distribution; NaN at tokens no row uses."""
@@ -163,14 +186,21 @@ class _Target:
 
 
 def _vjp_rows(target_values: torch.Tensor, wrt: torch.Tensor, weights: torch.Tensor, vjp_batch: int,
-              progress: Callable[[int], None] | None) -> torch.Tensor:
-    """Gradient of each target column (weighted over the batch dim) wrt ``wrt``: (n_rows, B, n, d)."""
+              progress: Callable[[int], None] | None, target: _Target | None = None) -> torch.Tensor:
+    """Gradient of each target column (weighted over the batch dim) wrt ``wrt``: (n_rows, B, n, d).
+
+    With ``target`` (the ``_Target`` that gave ``target_values``), one-row VJPs start from that row's own
+    per-token roots (``_Target.row_roots``) where it kept them: the same gradient, less work."""
     n_rows = target_values.shape[1]
     grads = []
     for start in range(0, n_rows, vjp_batch):
         rows = range(start, min(n_rows, start + vjp_batch))
         last = rows[-1] == n_rows - 1
-        if len(rows) == 1:
+        roots = target.row_roots(rows[0], weights) if target is not None and len(rows) == 1 else None
+        if roots is not None:
+            (grad,) = torch.autograd.grad(roots[0], wrt, grad_outputs=roots[1], retain_graph=not last)
+            grads.append(grad[None])
+        elif len(rows) == 1:
             g = torch.zeros_like(target_values)
             g[:, rows[0]] = weights
             (grad,) = torch.autograd.grad(target_values, wrt, grad_outputs=g, retain_graph=not last)
@@ -242,7 +272,7 @@ class GradientMethod(TextMethod):
         values = target(e, keep_row=0)
         steps = target.token_steps()
         ones = torch.ones(1, device=lm.device)
-        grads = _vjp_rows(values, e, ones, vjp_batch, tick)[:, 0].float()  # (rows, n, d)
+        grads = _vjp_rows(values, e, ones, vjp_batch, tick, target)[:, 0].float()  # (rows, n, d)
         return cls.score(grads, x).double().cpu().numpy(), None, steps
 
     @classmethod
@@ -415,7 +445,7 @@ class IntegratedGradients(GradientMethod):
             values = target(scaled, keep_row=0 if s0 == 0 else None)
             if s0 == 0:
                 f_in, f_base = values[0].detach().double(), values[1].detach().double()
-            g = _vjp_rows(values, scaled, w, vjp_batch, tick)  # (rows, steps, n, d), weights folded in
+            g = _vjp_rows(values, scaled, w, vjp_batch, tick, target)  # (rows, steps, n, d), weights folded in
             total += g.sum(1).double()
             del values, g, scaled
         attr = (total * delta[None].double()).sum(-1)
