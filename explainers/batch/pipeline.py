@@ -144,7 +144,7 @@ def open_run(runs: RunStore, name: str, source: str, columns: ColumnMap, options
 
 def run_batch(path: str, run_name: str, columns: ColumnMap, options: BatchOptions, runs: RunStore, *,
               backend: str = "local", workers: int = 1, resume: bool = False, policy: TriagePolicy | None = None,
-              fmt: str | None = None, created_by: str = "audit-batch", batch_size: int = 16,
+              fmt: str | None = None, created_by: str = "audit-batch", batch_size: int = 64,
               ray_address: str | None = None, progress: Callable[[int, int | None, Summary], None] | None = None,
               ) -> Summary:
     """Audit every row of ``path`` into run ``run_name``; returns what happened (also on a resumed run)."""
