@@ -34,10 +34,18 @@ class Summary:
     flagged: int = 0
     skipped: list[BadRow] = field(default_factory=list)
     elapsed_s: float = 0.0
+    load_s: float | None = None  # of elapsed_s, the one-off model load (imports included), where this process did it
 
     @property
     def rate(self) -> float:
         return self.audited / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def steady_rate(self) -> float | None:
+        """Answers/s once the models are loaded (what the rate tends to on a long run)."""
+        if self.load_s is None or self.elapsed_s <= self.load_s:
+            return None
+        return self.audited / (self.elapsed_s - self.load_s)
 
     def skipped_by_reason(self) -> Counter:
         return Counter(re.sub(r"(?<![\w-])\d[\d,.]*", "N", b.reason.split(" (")[0].split(" '")[0])
@@ -46,7 +54,9 @@ class Summary:
     def lines(self) -> list[str]:
         out = [f"run {self.run!r}: {self.rows_read:,} rows read, {self.audited:,} audited, "
                f"{self.already_done:,} already in the run, {self.flagged:,} flagged, {len(self.skipped):,} skipped; "
-               f"{self.elapsed_s:.1f} s ({self.rate:.1f} answers/s)"]
+               f"{self.elapsed_s:.1f} s ({self.rate:.1f} answers/s"
+               + (f"; {self.steady_rate:.1f} answers/s after the {self.load_s:.1f} s model load)"
+                  if self.steady_rate is not None else ")")]
         for reason, n in self.skipped_by_reason().most_common():
             out.append(f"  skipped {n:,} x {reason}")
         for b in self.skipped[:10]:
@@ -68,6 +78,7 @@ class LocalBackend:
     def __init__(self, options: BatchOptions, workers: int = 1):
         self.options, self.workers = options, workers
         self.detector: Detector | None = None
+        self.load_s: float | None = None  # how long this process took to load the models (one worker only)
 
     def map(self, batches: Iterable[tuple[list[InputRow], list[BadRow]]], run_name: str):
         """Yield (audited results, bad rows) per batch; at most 2 x workers batches in flight. Models load at the
@@ -75,7 +86,9 @@ class LocalBackend:
         if self.workers == 1:
             for rows, bad in batches:
                 if rows and self.detector is None:
+                    t0 = time.perf_counter()
                     self.detector = Detector.load(self.options)
+                    self.load_s = time.perf_counter() - t0
                 yield (self.detector.audit(rows, run_name) if rows else []), bad
             return
         import multiprocessing
@@ -190,6 +203,7 @@ def run_batch(path: str, run_name: str, columns: ColumnMap, options: BatchOption
         if progress:
             progress(done, total, summary)
     summary.elapsed_s = time.perf_counter() - started
+    summary.load_s = getattr(engine, "load_s", None)
     return summary
 
 
