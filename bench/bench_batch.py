@@ -124,9 +124,12 @@ def verifier_bound(sample_rows: int = 200) -> dict:
         for ev in claim_signals(claims, r["question"], src, embedder=embedder):
             pairs += [(w.text, hypothesis(ev.claim, r["question"])) for w in ev.windows]
     verifier.predict(pairs[:64])  # warm-up
-    t0 = time.perf_counter()
-    verifier.predict(pairs)
-    dt = time.perf_counter() - t0
+    times = []
+    for _ in range(3):  # the fastest of three: the bound is the verifier at its best here (one run varies ~10 %)
+        t0 = time.perf_counter()
+        verifier.predict(pairs)
+        times.append(time.perf_counter() - t0)
+    dt = min(times)
     return {"pairs": len(pairs), "pairs_per_answer": len(pairs) / len(rows), "pairs_per_s": len(pairs) / dt,
             "answers_per_s_bound": len(rows) / dt}
 
