@@ -96,7 +96,7 @@ def run_config(label: str, data: Path, extra: list[str], workdir: Path) -> dict:
     load = re.search(r"after the ([\d.]+) s model load", out)
     load_s = float(load.group(1)) if load else None
     return {"label": label, "audited": audited, "loop_s": loop_s, "wall_s": wall, "answers_per_s": audited / loop_s,
-            "load_s": load_s, "steady_per_s": audited / (loop_s - load_s) if load_s else None,
+            "load_s": load_s, "steady_per_s": audited / (loop_s - load_s) if load_s and loop_s > load_s else None,
             "peak_rss_mb": peak[0] / 1024}
 
 

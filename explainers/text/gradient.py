@@ -160,12 +160,14 @@ class _Target:
             logp = torch.log_softmax(self.head(hidden[:, positions]).float(), dim=-1)
             values.append(logp.gather(-1, a[None, :, None].expand(b, -1, 1))[..., 0])
         value = self.value(values)
+        # the per-token roots stand for the rows only where the target's value is the answer's log-probs as they are
+        self._roots_valid = value is values[0]
         return value if self.rows is None else value @ self.rows.T
 
     def row_roots(self, row: int, weights: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]] | None:
         """The per-token log-probabilities row ``row`` sums (and their batch weights), when the last call kept
         them as separate roots; None otherwise (then the returned (B, rows) tensor is differentiated)."""
-        if not self.value.per_token or not getattr(self, "token_values", None):
+        if not self.value.per_token or not getattr(self, "token_values", None) or not getattr(self, "_roots_valid", False):
             return None
         if self.rows is None:
             return [self.token_values[row]], [weights.to(self.token_values[row].dtype)]
@@ -356,6 +358,7 @@ def _with_retries(lm, inp, method: type[GradientMethod], target: _Target, *, pre
                 except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
                     if not is_out_of_memory(exc):
                         raise
+                    target.token_values = None  # the failed attempt's graph, held by its roots: freed before retrying
                     free_accelerator_memory()
                     done[0] = 0
                     if vjp_batch > 1:  # smaller internal batches, same result

@@ -35,7 +35,7 @@ def _norm(word: str) -> str:
     return w
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Tok:
     text: str
     norm: str
@@ -51,10 +51,11 @@ def tokens(text: str) -> list[_Tok]:
     return list(_tokens_cached(text))
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=2048)
 def _tokens_cached(text: str) -> tuple[_Tok, ...]:
     # One claim's signals read the same source sentences many times over (coverage, alignment, contexts): ~64
-    # tokenisations per dev answer, a quarter of the lexical signals' time before this cache.
+    # tokenisations per dev answer, a quarter of the lexical signals' time before this cache. 2,048 texts: a few
+    # batches' worth: 15-70 MB (slotted tokens, ~35 KB per 800 characters) per process.
     return tuple(_tokenize(text))
 
 
