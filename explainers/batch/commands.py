@@ -176,7 +176,9 @@ def add_commands(sub, int_in) -> None:
     p.add_argument("--accept-above", type=unit_float, default=0.8, help="auto-accept support at or above this")
     p.add_argument("--spot-check", type=unit_float, default=0.05,
                    help="share of the auto-accepted sent to humans anyway (default 0.05)")
-    p.add_argument("--batch-size", type=int_in(1, 4096), default=64, help="rows per batch and per transaction (the verifier and the embedder batch like-length texts across it)")
+    p.add_argument("--batch-size", type=int_in(1, 4096), default=64,
+                   help="rows per batch and per transaction (the verifier and the embedder batch like-length texts "
+                        "across it)")
     p.add_argument("--database", default=None, help="database URL (default: the app's store)")
     p.add_argument("--by", default=None, help="recorded as the audits' author (default: $USER)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -105,6 +105,7 @@ class _Target:
     def __init__(self, lm: LanguageModel, inp: AuditInput, target: Target | None = None,
                  row_groups: Sequence[Sequence[int]] | None = None):
         self.lm, self.inp = lm, inp
+        self.token_values: list[torch.Tensor] | None = None  # per-token roots of the last call (see row_roots)
         self.body, self.head = lm_backbone(lm)
         self.emb = lm.model.get_input_embeddings()
         self.value = AnswerLogProb() if target is None else target
@@ -135,6 +136,7 @@ class _Target:
         is kept in ``self.kept_logp`` (detached), so step scores need no pass of their own.
         """
         b, n_p, _ = prompt_embeds.shape
+        self.token_values = None  # an earlier attempt's roots (and the graph they hold) go before this forward
         values = []
         for k, answer in enumerate(self.answers):
             a = torch.tensor(answer, device=prompt_embeds.device)
@@ -160,14 +162,14 @@ class _Target:
             logp = torch.log_softmax(self.head(hidden[:, positions]).float(), dim=-1)
             values.append(logp.gather(-1, a[None, :, None].expand(b, -1, 1))[..., 0])
         value = self.value(values)
-        # the per-token roots stand for the rows only where the target's value is the answer's log-probs as they are
-        self._roots_valid = value is values[0]
+        if not (self.value.per_token and value is values[0]):
+            self.token_values = None  # the roots stand for the rows only where the value is the log-probs as they are
         return value if self.rows is None else value @ self.rows.T
 
     def row_roots(self, row: int, weights: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]] | None:
         """The per-token log-probabilities row ``row`` sums (and their batch weights), when the last call kept
         them as separate roots; None otherwise (then the returned (B, rows) tensor is differentiated)."""
-        if not self.value.per_token or not getattr(self, "token_values", None) or not getattr(self, "_roots_valid", False):
+        if not self.token_values:
             return None
         if self.rows is None:
             return [self.token_values[row]], [weights.to(self.token_values[row].dtype)]
@@ -193,31 +195,35 @@ def _vjp_rows(target_values: torch.Tensor, wrt: torch.Tensor, weights: torch.Ten
 
     With ``target`` (the ``_Target`` that gave ``target_values``), one-row VJPs start from that row's own
     per-token roots (``_Target.row_roots``) where it kept them: the same gradient, less work."""
-    n_rows = target_values.shape[1]
-    grads = []
-    for start in range(0, n_rows, vjp_batch):
-        rows = range(start, min(n_rows, start + vjp_batch))
-        last = rows[-1] == n_rows - 1
-        roots = target.row_roots(rows[0], weights) if target is not None and len(rows) == 1 else None
-        if roots is not None:
-            (grad,) = torch.autograd.grad(roots[0], wrt, grad_outputs=roots[1], retain_graph=not last)
-            grads.append(grad[None])
-        elif len(rows) == 1:
-            g = torch.zeros_like(target_values)
-            g[:, rows[0]] = weights
-            (grad,) = torch.autograd.grad(target_values, wrt, grad_outputs=g, retain_graph=not last)
-            grads.append(grad[None])
-        else:
-            g = torch.zeros((len(rows),) + tuple(target_values.shape), dtype=target_values.dtype,
-                            device=target_values.device)
-            for k, r in enumerate(rows):
-                g[k, :, r] = weights
-            (grad,) = torch.autograd.grad(target_values, wrt, grad_outputs=g, retain_graph=not last,
-                                          is_grads_batched=True)
-            grads.append(grad)
-        if progress:
-            progress(len(rows))
-    return torch.cat(grads, dim=0)
+    try:
+        n_rows = target_values.shape[1]
+        grads = []
+        for start in range(0, n_rows, vjp_batch):
+            rows = range(start, min(n_rows, start + vjp_batch))
+            last = rows[-1] == n_rows - 1
+            roots = target.row_roots(rows[0], weights) if target is not None and len(rows) == 1 else None
+            if roots is not None:
+                (grad,) = torch.autograd.grad(roots[0], wrt, grad_outputs=roots[1], retain_graph=not last)
+                grads.append(grad[None])
+            elif len(rows) == 1:
+                g = torch.zeros_like(target_values)
+                g[:, rows[0]] = weights
+                (grad,) = torch.autograd.grad(target_values, wrt, grad_outputs=g, retain_graph=not last)
+                grads.append(grad[None])
+            else:
+                g = torch.zeros((len(rows),) + tuple(target_values.shape), dtype=target_values.dtype,
+                                device=target_values.device)
+                for k, r in enumerate(rows):
+                    g[k, :, r] = weights
+                (grad,) = torch.autograd.grad(target_values, wrt, grad_outputs=g, retain_graph=not last,
+                                              is_grads_batched=True)
+                grads.append(grad)
+            if progress:
+                progress(len(rows))
+        return torch.cat(grads, dim=0)
+    finally:
+        if target is not None:
+            target.token_values = None  # the roots hold the graph (of a failed attempt too): freed with it
 
 
 def default_vjp_batch(lm: LanguageModel) -> int:
@@ -358,7 +364,6 @@ def _with_retries(lm, inp, method: type[GradientMethod], target: _Target, *, pre
                 except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
                     if not is_out_of_memory(exc):
                         raise
-                    target.token_values = None  # the failed attempt's graph, held by its roots: freed before retrying
                     free_accelerator_memory()
                     done[0] = 0
                     if vjp_batch > 1:  # smaller internal batches, same result
