@@ -327,7 +327,7 @@ def cmd_train_verifier(args: argparse.Namespace) -> int:
     from .models import load_embedder
     from .retrieval.grounding.verifier import ClaimVerifier
     from .training.fit_detector import fit_detector
-    from .training.train_verifier import default_passage_files, train
+    from .training.train_verifier import DEFAULTS, default_passage_files, train
 
     files = args.passages or default_passage_files()
     if not files:
@@ -351,7 +351,9 @@ def cmd_train_verifier(args: argparse.Namespace) -> int:
               f"{card['validation']['accuracy']:.3f} on passages it never saw")
     if not args.no_fusion:
         fusion = fit_detector(files, args.dev, load_embedder(args.embedder), ClaimVerifier(out), seed=args.seed,
-                              progress=bar, n_paraphrase=300 if args.lm_paraphrases else 0, paraphrase_lm=args.model)
+                              progress=bar, paraphrase_lm=args.model,
+                              # the held-out sentences the training already rewrote (same seed: from the cache)
+                              n_paraphrase=DEFAULTS["n_paraphrase_val"] if args.lm_paraphrases else 0)
         write_output(str(fusion_target), fusion.to_json())
         print("fusion refitted:", _json.dumps(fusion.meta["cv"]))
     return 0
