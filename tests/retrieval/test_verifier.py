@@ -201,3 +201,15 @@ def test_a_fusion_missing_a_signal_names_it():
     del row["meaning_support"]
     with pytest.raises(InputError, match="meaning_support"):
         fusion.predict([row])
+
+
+def test_a_supported_claim_cites_the_sentence_that_states_it_not_its_window_neighbour(embedder, verifier):
+    # "It is 330 metres tall." reads best (entailment) in a window that opens with the sentence naming the tower;
+    # the citation is the window's sentence holding the claim's words, as a reviewer would look it up
+    doc = (Path(__file__).resolve().parents[2] / "assets" / "documents" / "eiffel_tower.md").read_text()
+    g = ground("The Eiffel Tower was built between 1887 and 1889 for the World's Fair. It is 330 metres tall.", [doc],
+               question="When was the Eiffel Tower built and how tall is it?", embedder=embedder, verifier=verifier)
+    s = g.sentences[1]
+    assert s.label == "supported", s
+    cited = s.source_text[s.source_span[0]:s.source_span[1]]
+    assert "330 metres" in cited, cited

@@ -39,6 +39,11 @@ def _sentence_text(src: SourceIndex, sid: int) -> str:
     return src.chunks[ci].text[a:b]
 
 
+def _cited_sentence(claim: str, window: Window, src: SourceIndex) -> int:
+    """The sentence of a window that holds most of the claim's content words (ties: the first)."""
+    return max(window.sentence_ids, key=lambda i: content_coverage(claim, _sentence_text(src, i)))
+
+
 def _content_words(text: str) -> frozenset[str]:
     return frozenset(t.norm for t in tokens(text) if t.content)
 
@@ -59,7 +64,7 @@ def claim_signals(claims: Sequence[str], question: str, src: SourceIndex, *, emb
         if wins:
             # the window that holds most of the claim's content words; ties go to the better-ranked window
             aligned = max(wins, key=lambda w: content_coverage(claim, w.text))
-            sid = max(aligned.sentence_ids, key=lambda i: content_coverage(claim, _sentence_text(src, i)))
+            sid = _cited_sentence(claim, aligned, src)
             cited = src.sentences[sid]
             al = compare(claim, _sentence_text(src, sid), aligned.text, src.words, " ".join(w.text for w in wins))
             signals.update(al.signals)
@@ -104,4 +109,5 @@ def apply_verifier(evidence: Sequence[ClaimEvidence], question: str | Sequence[s
         ev.signals["verifier_contradiction"] = float(rows[aligned_w][1])
         if rows[best_w][0] >= 0.5 and best_w != aligned_w and ev.sources is not None:
             ev.window = ev.windows[best_w]
-            ev.cited = ev.sources.sentences[ev.window.sentence_ids[0]]
+            # the window's sentence that states the claim, not its first (a window may open with a neighbour)
+            ev.cited = ev.sources.sentences[_cited_sentence(ev.claim, ev.window, ev.sources)]
