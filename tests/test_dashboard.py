@@ -8,7 +8,10 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ROOT / "dashboard" / "app_pages"
 PAYLOADS = ['<script>alert(1)</script>', '<img src=x onerror=alert(1)>', '"><svg onload=alert(1)>', '<!--',
-            '[click](javascript:alert(1))', '![x](http://example.invalid/x.png)', ':red[styled]', '\u202eevil\u202c']
+            '[click](javascript:alert(1))', '![x](http://example.invalid/x.png)', ':red[styled]', '\u202eevil\u202c',
+            'http://evil.example www.evil.example x@evil.example']
+# what the Markdown renderer links by itself, escapes or not (bare URLs, www. names, e-mail addresses)
+AUTOLINK = re.compile(r"(?i)[a-z]\\?:\\?//|www\\?\.|[\w.+-]@")
 
 
 @pytest.fixture()
@@ -159,6 +162,7 @@ def test_untrusted_text_is_escaped_in_the_app(lm, embedder, db):
     assert any(evil in t.value for t in at.text)  # shown as plain text, exactly
     for value in markdown_like(at):
         assert not re.search(r"(?<!\\)[<\[]", value.replace("\\\\", "")), value  # every < and [ is escaped
+        assert not AUTOLINK.search(value), value  # no bare URL or address left for the renderer to link
     at.text_input(key="verdict_reviewer").set_value(PAYLOADS[1])
     at.radio(key="verdict_choice").set_value("accept")
     at.button(key="verdict_save").click().run()
