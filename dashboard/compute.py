@@ -15,7 +15,7 @@ from typing import Any, Callable, Protocol, Sequence
 import streamlit as st
 
 from dashboard.resources import embedder, language_model
-from explainers.errors import EmptyInputError, InputError
+from explainers.errors import EmptyInputError, InputError, InputTooLongError
 from explainers.limits import time_limited
 from explainers.retrieval.grounding import ground
 from explainers.text.explain import explain
@@ -281,6 +281,8 @@ def cached_perturbations(question: str, sources: tuple[str, ...], answer: str, w
 # run and are tested without a page; they return what the page shows instead of drawing it.
 
 MAX_SOURCES_CHARS = 20_000  # pasted sources; the widget has no max_chars, which empties an over-long paste silently
+MAX_QUESTION_CHARS = 2_000  # checked on submit for the same reason: a capped widget drops an over-long paste unsaid
+MAX_ANSWER_CHARS = 4_000
 MAX_AUDIT_SOURCE_CHARS = 200_000  # everything one audit grounds and attributes (pasted + uploaded + retrieved)
 
 
@@ -306,8 +308,8 @@ class GatheredSources:
     refusal: str | None = None
 
 
-def _too_long(what: str, n_chars: int, limit: int, advice: str) -> str:
-    return f"{what} hold {n_chars:,} characters; the limit is {limit:,}. {advice}"
+def _too_long(what: str, n_chars: int, limit: int, advice: str, verb: str = "hold") -> str:
+    return f"{what} {verb} {n_chars:,} characters; the limit is {limit:,}. {advice}"
 
 
 def pasted_sources(sources_text: str, case=None) -> tuple[list[str], list[str]]:
@@ -404,6 +406,11 @@ def new_audit(question: str, sources: GatheredSources, answer_text: str,
     """The audit the page keeps in its session: the answer as given, or generated from the sources when empty."""
     if not question.strip():
         raise EmptyInputError("Enter a question.")
+    if len(question) > MAX_QUESTION_CHARS:  # refused with the count: never cut, and never swapped for the old text
+        raise InputTooLongError(_too_long("The question", len(question), MAX_QUESTION_CHARS, "Shorten it.", "holds"))
+    if len(answer_text) > MAX_ANSWER_CHARS:
+        raise InputTooLongError(_too_long("The answer", len(answer_text), MAX_ANSWER_CHARS,
+                                          "Audit it in parts of a few sentences each.", "holds"))
     generated = not answer_text.strip()
     answer = generate(question.strip(), sources.texts) if generated else answer_text.strip()
     return {"question": question.strip(), "sources": sources.texts, "names": sources.names, "answer": answer,

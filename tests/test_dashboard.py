@@ -504,6 +504,22 @@ def test_new_audit_needs_a_question_and_generates_an_empty_answer(lm):
     assert audit["generated"] and "Paris" in audit["answer"]
 
 
+def test_an_over_long_answer_is_refused_with_its_count_not_dropped_or_swapped_for_the_old_one(db):
+    # the answer box had max_chars: a longer paste left it empty (-> a generated answer) or kept the old text,
+    # without a word; now the page refuses it on submit and keeps the audit it showed
+    at = AppTest.from_file(str(PAGES / "audit.py"), default_timeout=240).run()
+    shown = at.session_state["audit"]["answer"] if "audit" in at.session_state else None
+    at.selectbox(key="audit_case").set_value("custom").run()
+    at.text_input(key="q_custom").set_value("How tall is it?")
+    at.text_area(key="s_custom").set_value("The tower is 330 metres tall.")
+    at.text_area(key="a_custom").set_value("It is tall. " * 500)  # 6,000 characters
+    at.button(key="audit_run").click().run()
+    assert not at.exception, at.exception
+    assert any("The answer holds 6,000 characters; the limit is 4,000" in e.value for e in at.error), \
+        [e.value for e in at.error]
+    assert (at.session_state["audit"]["answer"] if "audit" in at.session_state else None) == shown
+
+
 # ------------------------------------------------------------------ navigation: a page is one file
 
 def test_app_lists_the_pages_found_in_app_pages_in_the_declared_order():

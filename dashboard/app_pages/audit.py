@@ -11,12 +11,12 @@ from dashboard.components.audit_views import attribution_view, grounding_details
 from dashboard.components.exports import export_buttons
 from dashboard.components.safe import md_escape, show_error
 from dashboard.compute import (DEFAULT_GRANULARITY, DEFAULT_METHOD, DEFAULT_PRECISION, DETAIL_GRANULARITIES,
-                               MAX_SOURCES_CHARS, TIME_LIMIT_S, attribution_key, gather_sources, generate_answer,
+                               MAX_ANSWER_CHARS, MAX_SOURCES_CHARS, TIME_LIMIT_S, attribution_key, gather_sources, generate_answer,
                                new_audit, results, run_attribution, run_attribution_detail, run_grounding)
 from explainers import list_methods
 from explainers.demo import load_demos
 from explainers.report.bundle import ReportBundle
-from explainers.errors import EmptyInputError
+from explainers.errors import InputError
 from explainers.retrieval.index import list_named_indexes
 from explainers.retrieval.ingest import SUFFIXES
 from explainers.store import VERDICTS
@@ -140,7 +140,7 @@ with form_box:
                            key="source_mode")
 indexes = list_named_indexes()
 with form_box, st.form("audit_form"):
-    question = st.text_input("Question", value=case.question if case else "", max_chars=2000, key=f"q_{choice}")
+    question = st.text_input("Question", value=case.question if case else "", key=f"q_{choice}")
     sources_text, uploads, save_as, index_name, top_k = "", [], "", None, 4
     if source_mode == "pasted or uploaded":
         sources_text = st.text_area(f"Sources, pasted (separate sources with a blank line; up to "
@@ -158,8 +158,9 @@ with form_box, st.form("audit_form"):
     else:
         st.info("No saved index yet: upload documents above with a name to save them as one, or run "
                 "`auditlens index DOCS... --index <data dir>/indexes/NAME`.")
-    answer_text = st.text_area("Answer to audit (leave empty to generate one with the local model)",
-                               value=case.answer if case else "", max_chars=4000, key=f"a_{choice}")
+    answer_text = st.text_area(f"Answer to audit (leave empty to generate one with the local model; up to "
+                               f"{MAX_ANSWER_CHARS:,} characters)", value=case.answer if case else "",
+                               key=f"a_{choice}")
     submitted = st.form_submit_button("Run audit", type="primary", key="audit_run")
 
 
@@ -187,8 +188,8 @@ def start_audit(question: str, sources_text: str, uploads, answer_text: str) -> 
         return None
     try:
         return new_audit(question, gathered, answer_text, _generate_with_progress)
-    except EmptyInputError as exc:
-        st.error(str(exc))
+    except InputError as exc:  # no question, or a question or answer over its limit (with the counts)
+        st.error(md_escape(str(exc)), icon=":material/error:")
         return None
 
 
