@@ -131,12 +131,14 @@ def test_cam_overlay_is_white_to_blue_not_jet():
     heat = np.zeros((8, 8))
     heat[0, 0] = 1.0
     heat[0, 1] = 0.5
-    out = np.asarray(overlay(image, heat, alpha=0.5)).astype(int)
-    expected_hot = np.rint(0.5 * 128 + 0.5 * np.array(POSITIVE_RGB))
-    expected_cold = np.rint(0.5 * 128 + 0.5 * np.array(NONE_RGB))
+    out = np.asarray(overlay(image, heat, alpha=0.8)).astype(int)
+    expected_hot = np.rint(0.2 * 128 + 0.8 * np.array(POSITIVE_RGB))
     assert np.abs(out[0, 0] - expected_hot).max() <= 1  # jet would paint the hottest pixel dark red
-    assert np.abs(out[7, 7] - expected_cold).max() <= 1  # jet would paint zero dark blue
+    assert (out[7, 7] == 128).all()  # no heat: the photo as it is (jet would paint it dark blue; a uniform blend white)
     assert out[0, 1, 2] > out[0, 1, 0]  # half heat is light blue, not jet's green
+    # the heat stands out on a photo of the complementary colour: the hottest pixel is mostly blue
+    brown = np.asarray(overlay(Image.new("RGB", (8, 8), (165, 129, 95)), heat)).astype(int)
+    assert brown[0, 0, 2] - brown[0, 0, 0] > 80 and (brown[7, 7] == (165, 129, 95)).all()
     assert "white" in POSITIVE_LEGEND and "blue" in POSITIVE_LEGEND
 
 
