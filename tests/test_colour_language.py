@@ -7,6 +7,7 @@ import io
 import re
 import shutil
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -233,3 +234,17 @@ def test_label_colours_are_written_once_in_the_whole_tree():
         offenders += [f"{path.relative_to(root)}: {h}" for h in re.findall(r"#(?:d62728|2ca02c|ff7f0e)\b", text, re.I)]
     assert offenders == []
     assert BACKGROUND == LABEL_STREAMLIT and set(LABEL_STREAMLIT) == set(LABEL_RGB)
+
+
+# ------------------------------------------------------------------ support bars
+
+def test_support_bars_are_grey_not_the_themes_red():
+    # a progress column takes Streamlit's primary colour (red) unless told: a 94 % supported sentence drew a red bar
+    # under the legend "red: unsupported"
+    from dashboard.components.columns import support_column
+
+    assert support_column(format="percent")["type_config"]["color"] == "gray"
+    root = Path(__file__).resolve().parents[1] / "dashboard"
+    for path in root.rglob("*.py"):
+        if path.name != "columns.py":
+            assert "ProgressColumn(" not in path.read_text(), f"{path}: use columns.support_column"

@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard.auth import may_write, require_identity
 from dashboard.components.dataset_views import histogram_figure, reliability_figure
+from dashboard.components.columns import support_column
 from dashboard.components.safe import md_escape, show_error
 from dashboard.resources import review_store
 from explainers.batch.runs import RunStore
@@ -94,7 +95,7 @@ if assignee.strip():
 shown = shown.reset_index(drop=True)
 event = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="single-row", key="dataset_table",
                      width="stretch", column_config={
-                         "support": st.column_config.ProgressColumn("support", min_value=0.0, max_value=1.0, format="%.2f"),
+                         "support": support_column(format="%.2f"),
                          "risk": st.column_config.NumberColumn("risk", format="%.2f")})
 st.caption(f"{len(shown):,} of {len(df):,} answers, riskiest first (click a column to sort). Click a row, or pick "
            "one below, to open it in the Review queue and leave a verdict.")

@@ -11,6 +11,7 @@ from dashboard.auth import may_write, require_identity, reviewer_field
 from dashboard.components.audit_views import attribution_view, grounding_view
 from dashboard.components.exports import export_buttons
 from dashboard.components.queue import filtered_audits
+from dashboard.components.columns import support_column
 from dashboard.components.safe import md_escape, show_error
 from dashboard.resources import review_store
 from explainers.report.bundle import bundles_from_store
@@ -39,8 +40,7 @@ event = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="
                          "id": st.column_config.NumberColumn("id", width="small"),
                          "verdict": st.column_config.TextColumn("verdict", width="small"),
                          "reviewer": st.column_config.TextColumn("reviewer", width="small"),
-                         "support": st.column_config.ProgressColumn("support", min_value=0.0, max_value=1.0,
-                                                                    format="percent", width="small"),
+                         "support": support_column(format="percent", width="small"),
                          "question": st.column_config.TextColumn("question", width="large"),
                          "version": st.column_config.NumberColumn("version", width="small")})
 st.caption(f"{len(df)} audit(s). Click a row to open it.")

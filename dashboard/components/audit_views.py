@@ -11,6 +11,7 @@ import streamlit as st
 from explainers.colours import ATTRIBUTION_LEGEND, LABEL_CSS, LABEL_LEGEND, LABEL_STREAMLIT
 from explainers.types import Grounding, SentenceGrounding, TextAttribution
 
+from .columns import support_column
 from .figures import attribution_heatmap, steps_figure
 from .safe import md_escape
 
@@ -87,8 +88,7 @@ def grounding_details(grounding: Grounding, key: str) -> None:
     styled = rows.style.map(lambda v: LABEL_STYLE.get(v, ""), subset=["label"])
     event = st.dataframe(styled, hide_index=True, on_select="rerun", selection_mode="single-row",
                          key=grounding_key(grounding, key), width="stretch",
-                         column_config={"support": st.column_config.ProgressColumn(
-                             "support", min_value=0.0, max_value=1.0, format="percent")})
+                         column_config={"support": support_column(format="percent")})
     s = picked_sentence(grounding, event.selection.rows if event and event.selection else [])
     st.caption("Click a row to see the evidence for that sentence.")
     if s is not None:
