@@ -1,6 +1,7 @@
 """The claim verifier, the alignment signals and the detector built on them, on the shipped weights."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -213,3 +214,21 @@ def test_a_supported_claim_cites_the_sentence_that_states_it_not_its_window_neig
     assert s.label == "supported", s
     cited = s.source_text[s.source_span[0]:s.source_span[1]]
     assert "330 metres" in cited, cited
+
+
+def test_a_contradiction_is_named_only_on_a_claim_labelled_contradicted(embedder, verifier):
+    # an unsupported claim of new facts (a greeting against a Chinese source) read "the claim verifier reads a
+    # contradiction (50%); the source says: ..." under the label "unsupported"
+    sentences = list(ground("The tower is 330 metres tall. مرحبا بكم في باريس 🙂", ["埃菲尔铁塔高330米，位于巴黎。"],
+                            embedder=embedder, verifier=verifier).sentences)
+    passages, claims = _contrastive_rows()
+    for c in claims[:60]:
+        sentences += ground(c["claim"], [passages[c["passage_id"]]], embedder=embedder, verifier=verifier).sentences
+    said = 0
+    for s in sentences:
+        if any("reads a contradiction" in r for r in s.reasons):
+            said += 1
+            assert s.label == "contradicted", (s.sentence, s.label, s.reasons)
+    assert said  # the reason is still given where it belongs
+    # counts read as counts in the reasons ("names in no source: 2", not "2.00")
+    assert not any(re.search(r"in no source: \d+\.\d\d", r) for s in sentences for r in s.reasons)

@@ -188,7 +188,8 @@ def _verdicts(pending: _Pending, *, nli=None, extra_lm_signals: bool = False, sa
         chunk = src.chunks[best[0]] if best else None
         if label != "supported":
             # what the evidence says first, then the signals that pulled the probability down, with values
-            reasons = (_verifier_reasons(signals, chunk.text[best[1]:best[2]] if best else "") + reasons
+            reasons = (_verifier_reasons(signals, chunk.text[best[1]:best[2]] if best else "",
+                                         label == "contradicted") + reasons
                        + fusion.explain_low(signals))
         elif not reasons:
             reasons = ["every content word is in the sources"]
@@ -221,13 +222,15 @@ def _contradicts(signals: dict[str, float]) -> bool:
     return any(signals.get(f, 0.0) > 0 for f in _CONTRADICTION_SIGNALS) or signals.get("order_swap", 0.0) >= 0.5
 
 
-def _verifier_reasons(signals: dict[str, float], cited: str) -> list[str]:
+def _verifier_reasons(signals: dict[str, float], cited: str, contradicted: bool = True) -> list[str]:
+    """The verifier's reading in words. Its contradiction is said as one only on a claim labelled contradicted:
+    on a claim of new facts (most of its words in no source) it means no more than "not stated"."""
     quote = cited if len(cited) <= 200 else cited[:197] + "..."
     out = []
     if signals.get("nli_contradiction", 0.0) > 0.5:
         out.append(f"the NLI model finds a contradiction ({signals['nli_contradiction']:.0%})")
     if "verifier_contradiction" in signals:
-        if signals["verifier_contradiction"] > 0.5:
+        if signals["verifier_contradiction"] > 0.5 and contradicted:
             out.append(f"the claim verifier reads a contradiction ({signals['verifier_contradiction']:.0%}); "
                        f"the source says: '{quote}'")
         elif signals.get("verifier_entailment", 1.0) < 0.5:

@@ -59,6 +59,11 @@ def describe(feature: str) -> str:
     return added.description if added is not None else feature
 
 
+def _value(feature: str, value: float) -> str:
+    """A count as a whole number ("names in no source: 2"), anything else with two decimals."""
+    return str(int(round(value))) if feature in COUNT_SIGNALS and float(value).is_integer() else f"{value:.2f}"
+
+
 def is_negative(feature: str) -> bool:
     """More of it means less support (the fusion's weight may only be <= 0)."""
     if feature in NEGATIVE_SIGNALS:
@@ -105,7 +110,7 @@ class Fusion:
     def explain_low(self, row: dict[str, float], top: int = 3) -> list[str]:
         """Reasons for a low probability: the signals that pulled it down most, in words, with their values."""
         pulls = sorted((v, f) for f, v in self.contributions(row).items() if v < -0.05)
-        out = [f"{describe(f)}: {row[f]:.2f} (pulls the support down by {-v:.1f} log-odds)"
+        out = [f"{describe(f)}: {_value(f, row[f])} (pulls the support down by {-v:.1f} log-odds)"
                for v, f in pulls[:top]]
         if not out:
             z = float(((self.matrix([row]) - self.mean) / self.scale @ self.coef + self.intercept)[0])
