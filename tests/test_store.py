@@ -217,3 +217,21 @@ def test_the_store_refuses_a_second_row_with_the_same_version(url):
             "INSERT INTO audits (audit_key, version, question, answer, model_id, report_json, created_by, created_at)"
             f" VALUES ('{key}', 1, 'q', 'a', 'm', '{{}}', 'x', CURRENT_TIMESTAMP)")
     assert [v.version for v in store.versions(key)] == [1]
+
+
+def test_exported_timestamps_are_to_the_second(url):
+    # the store keeps microseconds; reviewers read "created 2026-11-29 09:37:24.565009" in the queue and the PDF
+    import json
+    import re
+
+    from explainers.report.bundle import bundles_from_store, render_json
+
+    store = Store(url)
+    audit = store.save_audit(_report(), "ana")
+    store.add_verdict(audit, "accept", "ana")
+    [bundle] = bundles_from_store(store, [audit])
+    stamps = [bundle.created_at, bundle.verdicts[0]["created_at"]]
+    doc = json.loads(render_json([bundle]))["audits"][0]
+    stamps += [doc["created_at"], doc["verdicts"][0]["created_at"]]
+    for s in stamps:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d([+-]\d\d:\d\d)?", s), s

@@ -44,8 +44,9 @@ st.caption(md_escape(f"from {run.source} · started {run.created_at:%Y-%m-%d %H:
 
 c = st.columns(5)
 c[0].metric("Answers", f"{stats.n_items:,}")
-c[1].metric("Flagged", f"{stats.status_counts['flagged']:,}", f"{stats.flagged_share:.0%} of answers",
-            delta_color="off")
+# the share in the value, not as a delta: a delta chip draws an arrow, as if the share had risen
+c[1].metric("Flagged", f"{stats.status_counts['flagged']:,} ({stats.flagged_share:.0%})",
+            help="Answers under the run's flag threshold, and their share of all answers")
 c[2].metric("To review", f"{sum(stats.status_counts[s] for s in QUEUE_STATUSES):,}")
 c[3].metric("Reviewed", f"{sum(n for v, n in stats.verdict_counts.items() if v != 'none yet'):,}")
 c[4].metric("Rows skipped", f"{len(bad):,}")
@@ -53,7 +54,8 @@ pairs = runs.verdict_pairs(run)
 if pairs:
     kappa = cohen_kappa(*zip(*pairs))
     st.metric("Reviewer agreement (Cohen's kappa)", "n/a" if kappa != kappa else f"{kappa:.2f}",
-              f"{len(pairs)} items with a second opinion", delta_color="off")
+              help=f"Over {len(pairs)} items with a second opinion")
+    st.caption(f"Over {len(pairs)} items with a second opinion.")
 
 left, right = st.columns(2)
 with left:

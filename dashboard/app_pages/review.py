@@ -14,7 +14,7 @@ from dashboard.components.queue import filtered_audits
 from dashboard.components.columns import support_column
 from dashboard.components.safe import md_escape, show_error
 from dashboard.resources import review_store
-from explainers.report.bundle import bundles_from_store
+from explainers.report.bundle import bundles_from_store, when
 from explainers.store import VERDICTS
 
 PAGE = {"title": "Review queue", "icon": ":material/rate_review:", "order": 40,
@@ -42,7 +42,8 @@ event = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="
                          "reviewer": st.column_config.TextColumn("reviewer", width="small"),
                          "support": support_column(format="percent", width="small"),
                          "question": st.column_config.TextColumn("question", width="large"),
-                         "version": st.column_config.NumberColumn("version", width="small")})
+                         "version": st.column_config.NumberColumn("version", width="small"),
+                         "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm:ss")})
 st.caption(f"{len(df)} audit(s). Click a row to open it.")
 picked = event.selection.rows if event and event.selection else []
 ids = [int(i) for i in df["id"]]
@@ -79,7 +80,7 @@ with st.expander(f"Sources ({len(report.sources)})"):
 st.subheader("History")
 versions = store.versions(store.audit_meta(audit_id)["audit_key"])
 if len(versions) > 1:
-    st.dataframe(pd.DataFrame([{"audit id": v.id, "version": v.version, "created": v.created_at, "by": v.created_by,
+    st.dataframe(pd.DataFrame([{"audit id": v.id, "version": v.version, "created": when(v.created_at), "by": v.created_by,
                                 "answer": v.answer} for v in versions]), hide_index=True)
 if bundle.verdicts:
     st.dataframe(pd.DataFrame([{k: v.get(k) for k in ("created_at", "reviewer", "verdict", "note", "edited_answer")}

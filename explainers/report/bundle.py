@@ -30,7 +30,7 @@ def bundles_from_store(store, audit_ids) -> list[ReportBundle]:
     for audit_id in audit_ids:
         meta = store.audit_meta(audit_id)
         out.append(ReportBundle(store.load_report(audit_id), audit_id, meta["version"], meta["created_by"],
-                                str(meta["created_at"]), tuple(_plain(v) for v in store.history(audit_id))))
+                                str(when(meta["created_at"])), tuple(_plain(v) for v in store.history(audit_id))))
     return out
 
 
@@ -45,8 +45,14 @@ def readable_bundles(store, audit_ids) -> tuple[list[ReportBundle], dict[int, st
     return bundles, unreadable
 
 
+def when(value: Any) -> Any:
+    """A timestamp to the second, as ISO 8601 ("2026-11-29T09:37:24+00:00"); anything else as it is. The store
+    keeps microseconds, which no reviewer reads ("created 2026-11-29 09:37:24.565009")."""
+    return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else value
+
+
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+    return {k: when(v) for k, v in row.items()}
 
 
 def render_json(bundles: list[ReportBundle]) -> str:

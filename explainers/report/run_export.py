@@ -24,6 +24,7 @@ from ..batch.runs import Item, Run, RunStore
 from ..batch.stats import RunStats, run_stats
 from ..colours import triage_css
 from ..types import SCHEMA_VERSION
+from .bundle import when
 from .html import CSP
 
 KINDS = ("json", "csv", "html", "reviewed")
@@ -70,7 +71,7 @@ def write_json(runs: RunStore, run: Run, path) -> str:
     bad = runs.bad_lines(run)
     head = {"auditlens_run_export": 1, "schema_version": SCHEMA_VERSION, "exported_at": _now(),
             "run": {"name": run.name, "source": run.source, "created_by": run.created_by,
-                    "created_at": run.created_at.isoformat() if hasattr(run.created_at, "isoformat") else str(run.created_at),
+                    "created_at": str(when(run.created_at)),
                     "options": run.options, "policy": json.loads(run.policy.to_json())},
             "bad_rows": [{"line_no": b.line_no, "row_id": b.row_id, "reason": b.reason} for b in bad]}
     with _atomic(path) as fh:

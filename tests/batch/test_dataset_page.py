@@ -47,7 +47,8 @@ def test_dataset_page_shows_a_run_and_opens_the_riskiest_answer_for_a_verdict(ru
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Answers"] == "12" and metrics["Rows skipped"] == "1"
-    assert metrics["Flagged"] == str(sum(it.status == "flagged" for it in items))
+    n_flagged = sum(it.status == "flagged" for it in items)
+    assert metrics["Flagged"] == f"{n_flagged} ({n_flagged / len(items):.0%})"  # the share in the value, no delta
     assert len(at.get("plotly_chart")) == 2  # the histogram and the reliability diagram (the data had labels)
     assert any("AUROC" in m.value for m in at.markdown)
     table = _answers(at)
