@@ -175,6 +175,31 @@ def run_grounding(question: str, sources: tuple[str, ...], answer: str):
                                     lambda: ground(answer, list(sources), question, embedder=embedder()))
 
 
+MAX_VERDICT_TEXT_CHARS = 4_000  # a note or an edited answer; checked on save, since a capped box drops a long paste
+
+
+def save_verdict(store, audit_id: int, report, verdict: str, reviewer: str, note: str = "",
+                 edited: str = "") -> int | None:
+    """A verdict on a saved audit, the same from the Audit page and the Review queue. An 'edit' whose answer
+    differs from the audit's is also saved as a new version of the audit (grounded again; attributions are not
+    recomputed); its id is returned, else None."""
+    import dataclasses
+
+    for what, text in (("The note", note), ("The edited answer", edited)):
+        if len(text) > MAX_VERDICT_TEXT_CHARS:
+            raise InputTooLongError(_too_long(what, len(text), MAX_VERDICT_TEXT_CHARS, "Shorten it; nothing was saved.",
+                                              "holds"))
+    edited_answer = edited.strip() if verdict == "edit" else None
+    store.add_verdict(audit_id, verdict, reviewer, note=note, edited_answer=edited_answer)
+    if verdict != "edit" or not edited_answer or edited_answer == report.answer:
+        return None
+    sources = tuple(s.text for s in report.sources)
+    grounding = run_grounding(report.question, sources, edited_answer) if sources else None
+    new = dataclasses.replace(report, answer=edited_answer, attributions=(), grounding=grounding, perturbations=(),
+                              metadata={**report.metadata, "edited_from_audit": audit_id})
+    return store.save_audit(new, reviewer, audit_key=store.audit_meta(audit_id)["audit_key"])
+
+
 def run_side_by_side(image_name: str, image, cam_method: str, prompt: str, answer: str, text_method: str):
     """Grad-CAM on the image and a word-level text attribution, paired on one scale with faithfulness curves.
 

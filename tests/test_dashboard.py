@@ -140,6 +140,29 @@ def test_review_queue_filters_opens_and_records_an_edit_as_a_new_version(embedde
     assert db.load_report(versions[1].id).grounding.sentences[0].label == "supported"
 
 
+def test_an_edit_on_the_audit_page_is_a_new_version_as_in_the_review_queue(lm, embedder, db):
+    # the Audit page kept the edited answer in the verdict only, while the queue saved it as a new version
+    at = AppTest.from_file(str(PAGES / "audit.py"), default_timeout=240).run()
+    assert not at.exception, at.exception
+    fixed = "The Eiffel Tower was built between 1887 and 1889. It is 330 metres tall."
+    at.text_input(key="verdict_reviewer").set_value("ana")
+    at.radio(key="verdict_choice").set_value("edit")
+    at.text_area(key="verdict_edited").set_value(fixed)
+    at.button(key="verdict_save").click().run()
+    assert not at.exception, at.exception
+    [audit] = [a for a in db.list_audits() if a.version == 1]
+    versions = db.versions(audit.audit_key)
+    assert [v.version for v in versions] == [1, 2] and versions[1].answer == fixed
+    assert f"the edited answer is audit {versions[1].id} (a new version)" in at.success[0].value
+    assert db.load_report(versions[1].id).grounding.sentences[1].label == "supported"
+    # an over-long note is refused with its count, and nothing is saved
+    at.radio(key="verdict_choice").set_value("accept")
+    at.text_area(key="verdict_note").set_value("n" * 4_500)
+    at.button(key="verdict_save").click().run()
+    assert any("The note holds 4,500 characters" in e.value for e in at.error), [e.value for e in at.error]
+    assert [v["verdict"] for v in db.history(audit.id)] == ["edit"]
+
+
 def test_reports_page_offers_three_formats_for_one_or_many(embedder, db):
     _saved_demo(db, embedder)
     _saved_demo(db, embedder, verdict="accept")

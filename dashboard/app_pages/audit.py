@@ -11,8 +11,9 @@ from dashboard.components.audit_views import attribution_view, grounding_details
 from dashboard.components.exports import export_buttons
 from dashboard.components.safe import md_escape, show_error
 from dashboard.compute import (DEFAULT_GRANULARITY, DEFAULT_METHOD, DEFAULT_PRECISION, DETAIL_GRANULARITIES,
-                               MAX_ANSWER_CHARS, MAX_SOURCES_CHARS, TIME_LIMIT_S, attribution_key, gather_sources, generate_answer,
-                               new_audit, results, run_attribution, run_attribution_detail, run_grounding)
+                               MAX_ANSWER_CHARS, MAX_SOURCES_CHARS, TIME_LIMIT_S, attribution_key, gather_sources,
+                               generate_answer, new_audit, results, run_attribution, run_attribution_detail,
+                               run_grounding, save_verdict)
 from explainers import list_methods
 from explainers.demo import load_demos
 from explainers.report.bundle import ReportBundle
@@ -292,8 +293,9 @@ with tab_verdict:
             reviewer = reviewer_field(identity, "verdict_reviewer")
             verdict = st.radio("Verdict", VERDICTS, horizontal=True, key="verdict_choice", index=None,
                                help="Nothing is preselected: read the flags, then choose.")
-            edited = st.text_area("Edited answer (for 'edit')", value="", max_chars=4000, key="verdict_edited")
-            note = st.text_area("Note", value="", max_chars=4000, key="verdict_note")
+            edited = st.text_area("Edited answer (for 'edit': saved as a new version of this audit)", value="",
+                                  key="verdict_edited")
+            note = st.text_area("Note", value="", key="verdict_note")
             save = st.form_submit_button("Save verdict", type="primary", key="verdict_save")
     if save and identity.can_write and verdict is None:
         st.error("Choose a verdict (accept, edit or reject) before saving.", icon=":material/error:")
@@ -306,8 +308,9 @@ with tab_verdict:
             if not saved_id:
                 saved_id = store.save_audit(report, reviewer)
                 st.session_state["saved_audit_id"], st.session_state["saved_audit_hash"] = saved_id, audit_hash(audit)
-            store.add_verdict(saved_id, verdict, reviewer, note=note, edited_answer=edited or None)
-            st.success(f"Verdict saved on audit {saved_id}. It is in the Review queue.", icon=":material/check:")
+            new_id = save_verdict(store, saved_id, report, verdict, reviewer, note, edited)
+            st.success(f"Verdict saved on audit {saved_id}" + (f"; the edited answer is audit {new_id} (a new version)"
+                       if new_id is not None else "") + ". It is in the Review queue.", icon=":material/check:")
         except Exception as exc:  # noqa: BLE001
             show_error(exc, "The verdict was not saved")
     st.divider()

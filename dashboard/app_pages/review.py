@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pandas as pd
 import streamlit as st
 
@@ -95,25 +93,18 @@ if may_write(identity):
         reviewer = reviewer_field(identity, f"queue_reviewer_{audit_id}")
         verdict = st.radio("Verdict", VERDICTS, horizontal=True, index=None,
                            help="Nothing is preselected: read the flags, then choose.")
-        edited = st.text_area("Edited answer (for 'edit': saved as a new version of this audit)", max_chars=4000,
-                              value=report.answer)
-        note = st.text_area("Note", max_chars=4000)
+        edited = st.text_area("Edited answer (for 'edit': saved as a new version of this audit)", value=report.answer)
+        note = st.text_area("Note")
         save = st.form_submit_button("Save verdict", type="primary")
 if save and identity.can_write and verdict is None:
     st.error("Choose a verdict (accept, edit or reject) before saving.", icon=":material/error:")
     save = False
 if save and identity.can_write:
     try:
-        edited_answer = edited.strip() if verdict == "edit" else None
-        store.add_verdict(audit_id, verdict, reviewer, note=note, edited_answer=edited_answer)
-        if verdict == "edit" and edited_answer and edited_answer != report.answer:
-            from dashboard.compute import run_grounding
+        from dashboard.compute import save_verdict
 
-            sources = tuple(s.text for s in report.sources)
-            grounding = run_grounding(report.question, sources, edited_answer) if sources else None
-            new = dataclasses.replace(report, answer=edited_answer, attributions=(), grounding=grounding,
-                                      perturbations=(), metadata={**report.metadata, "edited_from_audit": audit_id})
-            new_id = store.save_audit(new, reviewer, audit_key=store.audit_meta(audit_id)["audit_key"])
+        new_id = save_verdict(store, audit_id, report, verdict, reviewer, note, edited)
+        if new_id is not None:
             st.session_state["open_audit"] = st.session_state["queue_open_next"] = new_id
             st.session_state["queue_table_generation"] = generation + 1
             st.session_state["queue_flash"] = f"Verdict saved; the edited answer is audit {new_id} (a new version)."
