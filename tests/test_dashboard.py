@@ -598,3 +598,33 @@ def test_a_new_page_is_behind_the_sign_in_gate_through_the_navigation(tmp_path, 
     assert not shown.exception, shown.exception
     assert "Sign in" in shown.info[0].value
     assert "Secret page content" not in " ".join(str(m.value) for m in shown.markdown)
+
+
+def test_top_units_show_their_score_first_and_their_place_in_the_prompt():
+    from dashboard.components.audit_views import unit_context
+    from explainers.types import Unit
+
+    prompt = "Question: how tall is it?\nSources:\n[1] The tower is 330 metres tall and was the tallest."
+    start = prompt.index("330")
+    assert unit_context(prompt, Unit("330", start, start + 3)) == "…[1] The tower is ⟦330⟧ metres tall and was the…"
+    assert unit_context("Hi there", Unit("Hi", 0, 2)) == "⟦Hi⟧ there"
+
+
+def test_steps_chart_shows_log_probability_where_sentence_probabilities_are_near_zero():
+    import numpy as np
+
+    from dashboard.components.figures import steps_figure
+    from explainers.types import TextAttribution, Unit
+
+    def attribution(log_prob):
+        n = len(log_prob)
+        return TextAttribution("input_x_gradient", "sentence", "m", "p", "a" * n, (Unit("p", 0, 1),),
+                               tuple(Unit("a", k, k + 1) for k in range(n)), np.zeros((n, 1)), np.zeros(1),
+                               step_scores={"log_prob": np.array(log_prob), "probability": np.exp(log_prob),
+                                            "entropy": np.ones(n)})
+
+    sentences = steps_figure(attribution([-28.0, -41.5]))  # whole sentences: probabilities ~1e-12, no bar visible
+    assert sentences.data[0].name == "log-probability (nats)" and list(sentences.data[0].y) == [-28.0, -41.5]
+    assert sentences.layout.legend.orientation == "h"  # above the plot, off the entropy axis
+    tokens = steps_figure(attribution([-0.1] * 120))
+    assert tokens.data[0].name == "probability" and len(tokens.layout.xaxis.tickvals) <= 40

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import numpy as np
 import pandas as pd
@@ -109,6 +110,20 @@ def grounding_view(grounding: Grounding, key: str) -> None:
     grounding_details(grounding, key)
 
 
+def unit_context(text: str, unit, width: int = 24) -> str:
+    """The unit in ⟦brackets⟧ with up to ``width`` characters of the prompt either side, on one line."""
+    before = text[max(0, unit.start - width):unit.start]
+    after = text[unit.end:unit.end + width]
+    # whole words only: a word the window cuts at either edge is left out
+    if unit.start > width and not text[unit.start - width - 1].isspace() and (m := re.search(r"\s", before)):
+        before = before[m.end():]
+    if unit.end + width < len(text) and not text[unit.end + width].isspace() and (m := re.search(r"\s\S*$", after)):
+        after = after[:m.start()]
+    out = ("…" if unit.start > width else "") + before + "⟦" + text[unit.start:unit.end] + "⟧" + after + \
+        ("…" if unit.end + width < len(text) else "")
+    return " ".join(out.split())
+
+
 def attribution_view(a: TextAttribution, key: str = "") -> None:
     """Heatmap, top inputs and per-unit scores of one attribution; ``key`` tells two views on one page apart."""
     span = "answer_span" in a.params
@@ -136,10 +151,18 @@ def attribution_view(a: TextAttribution, key: str = "") -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**Most influential prompt units (" + ("this sentence" if span else "whole answer") + ")**")
-        st.dataframe(pd.DataFrame([{"unit": u.text, "score": s} for u, s in a.top_inputs(12)]), hide_index=True)
+        # the score first and the unit in its context: a long sentence unit pushed the score out of view, and a
+        # token ("7", ":") means nothing without the words around it
+        st.dataframe(pd.DataFrame([{"score": s, "unit": u.text, "in context": unit_context(a.input_text, u)}
+                                   for u, s in a.top_inputs(12)]), hide_index=True, column_config={
+                         "score": st.column_config.NumberColumn("score", format="%+.3f", width="small"),
+                         "unit": st.column_config.TextColumn("unit", width="small")})
     with right:
         st.markdown("**Per answer unit**")
-        st.dataframe(pd.DataFrame({"unit": [u.text for u in a.output_units],
-                                   **{k: a.step_scores[k] for k in ("probability", "entropy", "rank") if k in a.step_scores}}),
-                     hide_index=True)
+        steps = {k: a.step_scores[k] for k in ("probability", "entropy", "rank") if k in a.step_scores}
+        st.dataframe(pd.DataFrame({**steps, "unit": [u.text for u in a.output_units]}), hide_index=True,
+                     column_config={"probability": st.column_config.NumberColumn("probability", format="%.3g",
+                                                                                 width="small"),
+                                    "entropy": st.column_config.NumberColumn("entropy", format="%.2f", width="small"),
+                                    "rank": st.column_config.NumberColumn("rank", format="%d", width="small")})
     st.plotly_chart(steps_figure(a), key=f"steps_{a.method}_{a.granularity}_{key}")

@@ -61,19 +61,31 @@ def attribution_heatmap(a: TextAttribution, max_inputs: int = 80) -> go.Figure:
 
 
 def steps_figure(a: TextAttribution) -> go.Figure:
+    """Per answer unit: how likely the chosen text was, and the entropy of the next-token distribution.
+
+    A sentence's or word's probability is the product over its tokens, so near zero for any sentence: there the
+    bars show the log-probability instead (else no bar is visible). The legend sits above the plot (it covered
+    the entropy axis), and with many units only every k-th label is written (they ran into one another)."""
     labels = [plotly_label(u.text, 20) for u in a.output_units]
     x = list(range(len(labels)))
     fig = go.Figure()
-    if "probability" in a.step_scores:
-        fig.add_bar(x=x, y=a.step_scores["probability"], name="probability", hovertext=labels)
+    left = dict(title="probability", range=[0, 1])
+    prob = a.step_scores.get("probability")
+    if prob is not None and len(prob) and float(np.nanmax(prob)) < 0.05 and "log_prob" in a.step_scores:
+        fig.add_bar(x=x, y=a.step_scores["log_prob"], name="log-probability (nats)", hovertext=labels)
+        left = dict(title="log-probability (nats)")
+    elif prob is not None:
+        fig.add_bar(x=x, y=prob, name="probability", hovertext=labels)
     if "entropy" in a.step_scores:
         fig.add_scatter(x=x, y=a.step_scores["entropy"], name="entropy (nats)", yaxis="y2", mode="lines+markers",
                         hovertext=labels)
-    fig.update_xaxes(tickmode="array", tickvals=x, ticktext=labels, tickangle=-60)
-    fig.update_layout(title="Per answer unit: probability of the chosen text and entropy of the next-token distribution",
-                      yaxis=dict(title="probability", range=[0, 1]),
-                      yaxis2=dict(title="entropy", overlaying="y", side="right"), height=340,
-                      margin=dict(l=10, r=10, t=40, b=10))
+    every = max(1, -(-len(labels) // 40))
+    fig.update_xaxes(tickmode="array", tickvals=x[::every], ticktext=labels[::every], tickangle=-60)
+    fig.update_layout(title="Per answer unit: how likely the chosen text was, and the entropy of the next-token "
+                            "distribution", yaxis=left,
+                      yaxis2=dict(title="entropy (nats)", overlaying="y", side="right", rangemode="tozero"),
+                      legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"), height=360,
+                      margin=dict(l=10, r=10, t=80, b=10))
     return fig
 
 
