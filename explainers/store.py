@@ -86,6 +86,7 @@ run_items = Table(
     Column("source_names_json", Text, nullable=False, default="[]"),
     Column("spot_draw", Float, nullable=False),  # uniform in [0, 1) from (run, row id): the spot-check draw
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=True),  # why its weakest flagged sentence is flagged (migration 0004)
     UniqueConstraint("run_id", "row_id", name="uq_run_items_run_row"),
     Index("ix_run_items_run_support", "run_id", "support_probability"),
 )

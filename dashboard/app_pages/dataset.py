@@ -75,7 +75,8 @@ with st.expander("By model and by source document"):
     st.dataframe(pd.DataFrame(stats.by_source), hide_index=True, key="dataset_by_source")
 
 st.subheader("Riskiest answers")
-df = pd.DataFrame([{"risk": it.risk, "status": it.status, "support": it.support_probability, "row": it.row_id,
+df = pd.DataFrame([{"risk": it.risk, "status": it.status, "support": it.support_probability, "why": it.reason,
+                    "row": it.row_id,
                     "line": it.line_no, "model": it.model, "question": it.question, "answer": it.answer,
                     "verdict": it.latest_verdict or "", "assigned": ", ".join(it.assigned), "audit": it.audit_id}
                    for it in items])
@@ -98,7 +99,9 @@ shown = shown.reset_index(drop=True)
 event = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="single-row", key="dataset_table",
                      width="stretch", column_config={
                          "support": support_column(format="%.2f"),
-                         "risk": st.column_config.NumberColumn("risk", format="%.2f")})
+                         "risk": st.column_config.NumberColumn("risk", format="%.2f"),
+                         "why": st.column_config.TextColumn("why", width="large",
+                                                            help="The weakest flagged sentence and its first reason")})
 st.caption(f"{len(shown):,} of {len(df):,} answers, riskiest first (click a column to sort). Click a row, or pick "
            "one below, to open it in the Review queue and leave a verdict.")
 

@@ -68,6 +68,18 @@ class Item:
     latest_verdict: str | None = None
     latest_reviewer: str | None = None
     assigned: tuple[str, ...] = field(default_factory=tuple)
+    reason: str = ""  # why the weakest flagged sentence is flagged ("" when none is, or written before 0004)
+
+
+def flag_reason(grounding, limit: int = 300) -> str:
+    """The weakest flagged sentence's label and first reason, quoted: what the Dataset page shows per answer."""
+    flagged = [s for s in grounding.sentences if s.label != "supported"] if grounding is not None else []
+    if not flagged:
+        return ""
+    s = min(flagged, key=lambda s: s.support_probability)
+    quote = s.sentence if len(s.sentence) <= 80 else s.sentence[:79] + "…"
+    text = f"{s.label}: '{quote}': {s.reasons[0] if s.reasons else 'no reason recorded'}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def audit_key(run_name: str, row_id: str) -> str:
@@ -171,7 +183,7 @@ class RunStore:
                     support_probability=support, n_sentences=len(g.sentences) if g else 0,
                     n_flagged_sentences=sum(s.label != "supported" for s in g.sentences) if g else 0,
                     label=row.label, model=row.model, source_names_json=json.dumps(list(row.source_names)),
-                    spot_draw=spot_draw(run.name, row.row_id), created_at=now))
+                    spot_draw=spot_draw(run.name, row.row_id), created_at=now, reason=flag_reason(g)))
                 added.append(res)
             lines = [b.line_no for b in bad + dups]
             bad_held = {row[0] for row in conn.execute(select(bad_rows.c.line_no).where(
@@ -216,7 +228,8 @@ class RunStore:
                 out.append(Item(r.id, r.row_id, r.line_no, r.audit_id, r.question, r.answer, r.support_probability,
                                 r.n_sentences, r.n_flagged_sentences, r.label, r.model,
                                 tuple(json.loads(r.source_names_json)), policy.status(r.support_probability, r.spot_draw),
-                                risk(r.support_probability), r.verdict, r.reviewer, tuple(assigned.get(r.id, ()))))
+                                risk(r.support_probability), r.verdict, r.reviewer, tuple(assigned.get(r.id, ())),
+                                r.reason or ""))
         out.sort(key=lambda it: (-it.risk, it.line_no))
         return out
 

@@ -16,8 +16,8 @@ from sqlalchemy.engine import Connection, Engine
 from ..errors import InputError
 
 BASELINE = "0001_baseline"
-HEAD = "0003_unique_audit_version"
-KNOWN = (BASELINE, "0002_runs", HEAD)
+HEAD = "0004_item_reason"
+KNOWN = (BASELINE, "0002_runs", "0003_unique_audit_version", HEAD)
 _PG_LOCK_KEY = 7_201_627_016  # any constant: serialises concurrent upgrades of one PostgreSQL database
 
 

@@ -54,6 +54,12 @@ def test_dataset_page_shows_a_run_and_opens_the_riskiest_answer_for_a_verdict(ru
     table = _answers(at)
     assert list(table["risk"]) == sorted(table["risk"], reverse=True)
     assert set(table["status"]) <= {"flagged", "uncertain", "spot_check"}
+    # every flag says why, beside the score: the weakest flagged sentence, its label and first reason
+    assert list(table.columns[:4]) == ["risk", "status", "support", "why"]
+    for it in items:
+        assert bool(it.reason) == (it.n_flagged_sentences > 0), it
+    flagged = table[table["status"] == "flagged"]
+    assert len(flagged) and all(w.split(":")[0] in ("unsupported", "contradicted") and "': " in w for w in flagged["why"])
     riskiest = items[0]
     assert at.selectbox(key="dataset_pick").value == riskiest.audit_id  # the pick offers the riskiest first
     # every status: all 12 answers; a model filter keeps that model's answers only

@@ -182,3 +182,33 @@ def test_duplicate_versions_from_a_race_are_renumbered_and_nothing_is_lost(url, 
         conn.execute(RELEASED_AUDITS.insert().values(
             audit_key="c", version=1, question=r.question, answer=r.answer, model_id="m", report_json=to_json(r),
             created_by="x", created_at=now))
+
+
+def test_run_items_written_before_the_reason_column_upgrade_with_their_data(url):
+    """A store at 0003 holding a run item upgrades to 0004: the item keeps every value and reads an empty reason."""
+    import json
+
+    import sqlalchemy as sa
+
+    from explainers.batch.runs import RunStore
+
+    _write_store_at(url, "0003_unique_audit_version")
+    now = datetime.now(timezone.utc)
+    r = _report(1)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(RELEASED_AUDITS.insert().values(
+            audit_key="run-k", version=1, question=r.question, answer=r.answer, model_id=r.model_id,
+            support_probability=0.2, report_json=to_json(r), created_by="ana", created_at=now))
+        conn.execute(sa.text("INSERT INTO runs (name, source, options_json, policy_json, created_by, created_at) "
+                             "VALUES ('old', 'x.jsonl', '{}', :p, 'ana', :t)"),
+                     {"p": json.dumps({"flag_below": 0.5, "accept_above": 0.9, "spot_check_share": 0.05}), "t": now})
+        conn.execute(sa.text("INSERT INTO run_items (run_id, row_id, line_no, audit_id, support_probability, "
+                             "n_sentences, n_flagged_sentences, label, model, source_names_json, spot_draw, created_at) "
+                             "VALUES (1, 'r1', 3, 1, 0.2, 2, 1, 'supported', 'm', '[\"doc\"]', 0.5, :t)"), {"t": now})
+    engine.dispose()
+    runs = RunStore(Store(url))  # upgrades
+    [item] = runs.items(runs.get_run("old"))
+    assert (item.row_id, item.line_no, item.support_probability, item.n_flagged_sentences, item.model,
+            item.source_names, item.reason) == ("r1", 3, 0.2, 1, "m", ("doc",), "")
+    assert results_equal(runs.store.load_report(item.audit_id), r)
