@@ -628,3 +628,29 @@ def test_steps_chart_shows_log_probability_where_sentence_probabilities_are_near
     assert sentences.layout.legend.orientation == "h"  # above the plot, off the entropy axis
     tokens = steps_figure(attribution([-0.1] * 120))
     assert tokens.data[0].name == "probability" and len(tokens.layout.xaxis.tickvals) <= 40
+
+
+def test_a_what_if_edit_that_cannot_apply_is_refused_when_added_and_one_edit_can_be_removed(lm, embedder, db):
+    # an edit naming sentence 99 of a 6-sentence source was listed without a word, then failed the whole run, and
+    # the only way out was to clear every edit
+    at = AppTest.from_file(str(PAGES / "audit.py"), default_timeout=240).run()
+    assert not at.exception, at.exception
+
+    def add(unit, index=0, match="", replacement="300 metres"):
+        at.selectbox(key="what_if_where").set_value("source 1")
+        at.selectbox(key="what_if_unit").set_value(unit)
+        at.selectbox(key="what_if_op").set_value("replace")
+        at.text_input(key="what_if_match").set_value(match)
+        at.number_input(key="what_if_index").set_value(index)
+        at.text_input(key="what_if_replacement").set_value(replacement)
+        at.button(key="what_if_add").click().run()
+        assert not at.exception, at.exception
+
+    add("text", match="330 metres")
+    add("sentence", index=99)
+    assert any("index 99 does not exist" in e.value for e in at.error), [e.value for e in at.error]
+    assert len(at.session_state["what_if_edits"]) == 1
+    add("word", index=1, replacement="steel")
+    assert len(at.session_state["what_if_edits"]) == 2
+    at.button(key="undo_edit").click().run()
+    assert [e["unit"] for e in at.session_state["what_if_edits"]] == ["text"]

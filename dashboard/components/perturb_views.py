@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.compute import results, run_ablate, run_leave_one_out, run_reliance, run_what_if
-from explainers.text.context import EDIT_UNITS, json_edit, make_edit
+from explainers.text.context import EDIT_UNITS, apply_edits, json_edit, make_edit
 
 from .safe import md_escape, show_error
 
@@ -117,25 +117,32 @@ def perturbation_panel(audit: dict) -> None:
     edits = st.session_state.setdefault("what_if_edits", [])
     with st.form("what_if_form"):
         c1, c2, c3 = st.columns(3)
-        where = c1.selectbox("Where", ["question"] + [f"source {k}" for k in range(1, len(srcs) + 1)])
-        unit = c2.selectbox("Unit", EDIT_UNITS, index=EDIT_UNITS.index("text"))
-        op = c3.selectbox("Operation", ["remove", "replace"])
+        where = c1.selectbox("Where", ["question"] + [f"source {k}" for k in range(1, len(srcs) + 1)],
+                             key="what_if_where")
+        unit = c2.selectbox("Unit", EDIT_UNITS, index=EDIT_UNITS.index("text"), key="what_if_unit")
+        op = c3.selectbox("Operation", ["remove", "replace"], key="what_if_op")
         c4, c5 = st.columns(2)
-        match = c4.text_input("Text to match (for 'text')", max_chars=500)
-        index = c4.number_input("Index (0-based, for 'sentence' / 'word')", min_value=0, value=0, step=1)
-        replacement = c5.text_input("Replacement (for 'replace')", max_chars=1000)
-        add = st.form_submit_button("Add edit")
+        match = c4.text_input("Text to match (for 'text')", max_chars=500, key="what_if_match")
+        index = c4.number_input("Index (0-based, for 'sentence' / 'word')", min_value=0, value=0, step=1,
+                                key="what_if_index")
+        replacement = c5.text_input("Replacement (for 'replace')", max_chars=1000, key="what_if_replacement")
+        add = st.form_submit_button("Add edit", key="what_if_add")
     if add:
         try:
-            edits.append(make_edit(op, unit, where, index=int(index) if unit in ("sentence", "word") else None,
-                                   match=match or None if unit == "text" else None, replacement=replacement))
+            edit = make_edit(op, unit, where, index=int(index) if unit in ("sentence", "word") else None,
+                             match=match or None if unit == "text" else None, replacement=replacement)
+            apply_edits(q, list(srcs), [*edits, edit])  # checked on the texts now (no model): an edit that cannot
+            edits.append(edit)  # apply is refused here, not found later when it blocks the whole run
         except Exception as exc:  # noqa: BLE001
             show_error(exc, "Edit not added")
     if edits:
         st.dataframe(pd.DataFrame({"edit": [json_edit(e) for e in edits]}), hide_index=True)
-        c1, c2 = st.columns(2)
+        c1, c2, c3 = st.columns(3)
         run = c1.button("Run what-if", type="primary", key="run_what_if")
-        if c2.button("Clear edits", key="clear_edits"):
+        if c2.button("Remove the last edit", key="undo_edit"):
+            edits.pop()
+            st.rerun()
+        if c3.button("Clear edits", key="clear_edits"):
             edits.clear()
             st.rerun()
         if run:
