@@ -221,6 +221,8 @@ if submitted or ("audit" not in st.session_state and case is not None):
         if audit is not None:
             st.session_state["audit"] = audit
             st.session_state.pop("saved_audit_id", None)
+            if submitted:  # said where the reviewer is (at the form, below the results), once the grounding is in
+                st.session_state["audit_ready_toast"] = True
     except Exception as exc:  # noqa: BLE001 - shown to the user, traced in the log
         show_error(exc, "The audit could not start")
 
@@ -242,6 +244,10 @@ with results_box:
             with st.spinner("Grounding each sentence in the sources…"):
                 grounding = run_grounding(audit["question"], audit["sources"], audit["answer"])
             grounding_summary(grounding)
+            if st.session_state.pop("audit_ready_toast", False):
+                n_bad = sum(sg.label != "supported" for sg in grounding.sentences)
+                st.toast(f"Audit ready: {n_bad} of {len(grounding.sentences)} sentences flagged. The answer and its "
+                         "flags are at the top of the page.", icon=":material/arrow_upward:", duration="long")
         except Exception as exc:  # noqa: BLE001
             st.text(audit["answer"])
             show_error(exc, "Grounding failed")

@@ -155,6 +155,15 @@ def test_demo_audit_verdict_restart_and_exports(tmp_path):
                                         name_has="audit-1").read_text(encoding="utf-8")
                 assert "Leonardo da Vinci" in html_report and "Content-Security-Policy" in html_report
                 assert "<script>alert(2)" not in html_report and "&lt;script&gt;alert(2)" in html_report
+                # another answer from the form (below the results): the page says where the result is
+                run_button = page.get_by_role("button", name="Run audit")
+                if not run_button.is_visible():
+                    page.get_by_text("Audit another answer").click()
+                page.get_by_label("Answer to audit", exact=False).fill(
+                    "The Eiffel Tower is 330 metres tall. It is painted bright green.")
+                run_button.click()
+                expect(page.get_by_text("Audit ready: 1 of 2 sentences flagged")).to_be_visible(timeout=120_000)
+                expect(page.locator("strong", has_text="green").first).to_be_attached()
             # restart: the verdict is still there
             with Server(data, log) as server:
                 page.goto(server.url + "/review", timeout=60_000)
