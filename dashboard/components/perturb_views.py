@@ -64,8 +64,6 @@ def perturbation_panel(audit: dict) -> None:
         st.info("Perturbations remove or edit the sources; this audit has none.")
         return
     q, srcs, ans = audit["question"], audit["sources"], audit["answer"]
-    st.caption("Positive effect = removing that source sentence lowers the answer's probability (it supports it).")
-
     st.markdown("**Context reliance**: which answer words would the model have written without any source?")
     from dashboard.jobs import in_background
 
@@ -86,6 +84,8 @@ def perturbation_panel(audit: dict) -> None:
         bar, cb = _bar("leave-one-out")
         try:
             loo = run_leave_one_out(q, srcs, ans, progress=cb)
+            st.caption("Positive effect = removing that source sentence lowers the answer's probability (it "
+                       "supports it).")
             st.dataframe(_units_table(loo), hide_index=True)
             st.caption(f"{loo.forward_passes} scoring passes, {loo.elapsed_s:.1f} s")
         except Exception as exc:  # noqa: BLE001
