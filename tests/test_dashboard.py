@@ -541,6 +541,9 @@ def test_an_over_long_answer_is_refused_with_its_count_not_dropped_or_swapped_fo
     assert any("The answer holds 6,000 characters; the limit is 4,000" in e.value for e in at.error), \
         [e.value for e in at.error]
     assert (at.session_state["audit"]["answer"] if "audit" in at.session_state else None) == shown
+    # the page reruns when background work ends: the refusal is still said after a rerun without a submit
+    at.run()
+    assert any("The answer holds 6,000 characters" in e.value for e in at.error), [e.value for e in at.error]
 
 
 # ------------------------------------------------------------------ navigation: a page is one file

@@ -185,13 +185,20 @@ def start_audit(question: str, sources_text: str, uploads, answer_text: str) -> 
         else:
             st.warning(md_escape(note), icon=":material/warning:")
     if gathered.refusal:
-        st.error(md_escape(gathered.refusal), icon=":material/error:")
+        _refuse(gathered.refusal)
         return None
     try:
         return new_audit(question, gathered, answer_text, _generate_with_progress)
     except InputError as exc:  # no question, or a question or answer over its limit (with the counts)
-        st.error(md_escape(str(exc)), icon=":material/error:")
+        _refuse(str(exc))
         return None
+
+
+def _refuse(text: str) -> None:
+    """Say why the audit did not start, and keep saying it: the page reruns when background work ends, and a
+    message drawn once vanished then (about 2 s after a refusal made while attributions were computing)."""
+    st.session_state["audit_refusal"] = text
+    st.error(md_escape(text), icon=":material/error:")
 
 
 def sources_list(audit: dict) -> None:
@@ -215,6 +222,10 @@ def sources_list(audit: dict) -> None:
 
 from dashboard import warmup  # noqa: E402 - after the form, so the page is usable while models load
 
+if submitted:
+    st.session_state.pop("audit_refusal", None)  # a new try: the last refusal no longer stands
+elif "audit_refusal" in st.session_state:
+    st.error(md_escape(st.session_state["audit_refusal"]), icon=":material/error:")
 if submitted or ("audit" not in st.session_state and case is not None):
     try:
         audit = start_audit(question, sources_text, uploads, answer_text)
@@ -245,8 +256,8 @@ with results_box:
                 grounding = run_grounding(audit["question"], audit["sources"], audit["answer"])
             grounding_summary(grounding)
             if st.session_state.pop("audit_ready_toast", False):
-                n_bad = sum(sg.label != "supported" for sg in grounding.sentences)
-                st.toast(f"Audit ready: {n_bad} of {len(grounding.sentences)} sentences flagged. The answer and its "
+                n_bad, n = sum(sg.label != "supported" for sg in grounding.sentences), len(grounding.sentences)
+                st.toast(f"Audit ready: {n_bad} of {n} sentence{'' if n == 1 else 's'} flagged. The answer and its "
                          "flags are at the top of the page.", icon=":material/arrow_upward:", duration="long")
         except Exception as exc:  # noqa: BLE001
             st.text(audit["answer"])

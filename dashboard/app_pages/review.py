@@ -15,6 +15,12 @@ from dashboard.resources import review_store
 from explainers.report.bundle import bundles_from_store, when
 from explainers.store import VERDICTS
 
+
+def shown_when(stamp) -> str:
+    """An ISO timestamp as the queue table shows it: '2026-11-29 10:46:45', the offset left out (UTC)."""
+    return str(stamp or "").replace("T", " ").removesuffix("+00:00")
+
+
 PAGE = {"title": "Review queue", "icon": ":material/rate_review:", "order": 40,
         "about": ("Every saved audit with its scores; filter and sort; open one, give a verdict (accept / edit / "
                   "reject) with a note, see its history and versions.")}
@@ -61,7 +67,7 @@ except Exception as exc:  # noqa: BLE001 - a damaged or newer record: say so, ke
     st.stop()
 report = bundle.report
 st.header(f"Audit {audit_id} · version {bundle.version}")
-st.caption(md_escape(f"created {bundle.created_at} by {bundle.created_by}"))
+st.caption(md_escape(f"created {shown_when(bundle.created_at)} by {bundle.created_by}"))
 st.markdown("**Question**")
 st.text(report.question)
 st.markdown("**Answer**")
@@ -78,10 +84,11 @@ with st.expander(f"Sources ({len(report.sources)})"):
 st.subheader("History")
 versions = store.versions(store.audit_meta(audit_id)["audit_key"])
 if len(versions) > 1:
-    st.dataframe(pd.DataFrame([{"audit id": v.id, "version": v.version, "created": when(v.created_at), "by": v.created_by,
-                                "answer": v.answer} for v in versions]), hide_index=True)
+    st.dataframe(pd.DataFrame([{"audit id": v.id, "version": v.version, "created": shown_when(when(v.created_at)),
+                                "by": v.created_by, "answer": v.answer} for v in versions]), hide_index=True)
 if bundle.verdicts:
-    st.dataframe(pd.DataFrame([{k: v.get(k) for k in ("created_at", "reviewer", "verdict", "note", "edited_answer")}
+    st.dataframe(pd.DataFrame([{k: shown_when(v.get(k)) if k == "created_at" else v.get(k)
+                                for k in ("created_at", "reviewer", "verdict", "note", "edited_answer")}
                                for v in bundle.verdicts]), hide_index=True)
 else:
     st.caption("No verdict yet.")

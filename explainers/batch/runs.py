@@ -71,6 +71,11 @@ class Item:
     reason: str = ""  # why the weakest flagged sentence is flagged ("" when none is, or written before 0004)
 
 
+# How grounding's reasons say "the source says otherwise" (grounding/__init__.py and grounding/alignment.py)
+_CONTRADICTION_CUES = ("reads a contradiction", "finds a contradiction", "negation differs", "says the opposite",
+                       "roles look swapped", "cause and effect", "not where this claim's facts are")
+
+
 def flag_reason(grounding, limit: int = 300) -> str:
     """The weakest flagged sentence's label and first reason, quoted: what the Dataset page shows per answer."""
     flagged = [s for s in grounding.sentences if s.label != "supported"] if grounding is not None else []
@@ -78,7 +83,10 @@ def flag_reason(grounding, limit: int = 300) -> str:
         return ""
     s = min(flagged, key=lambda s: s.support_probability)
     quote = s.sentence if len(s.sentence) <= 80 else s.sentence[:79] + "…"
-    text = f"{s.label}: '{quote}': {s.reasons[0] if s.reasons else 'no reason recorded'}"
+    reasons = list(s.reasons)
+    if s.label == "contradicted":  # the reason that says what the source says otherwise, not a word count
+        reasons.sort(key=lambda r: not any(cue in r for cue in _CONTRADICTION_CUES))
+    text = f"{s.label}: '{quote}': {reasons[0] if reasons else 'no reason recorded'}"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

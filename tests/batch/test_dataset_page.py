@@ -93,3 +93,23 @@ def test_dataset_page_without_runs_says_how_to_make_one(tmp_path, monkeypatch):
     at = _dataset_page()
     assert not at.exception, at.exception
     assert "audit-batch" in at.info[0].value
+
+
+def test_a_contradicted_answer_is_explained_by_what_the_source_says_not_a_word_count(embedder, verifier):
+    from explainers.batch.runs import flag_reason
+    from explainers.retrieval.grounding import ground
+    from explainers.types import Grounding, SentenceGrounding
+
+    source = ("Marie Curie was born in Warsaw in 1867. She won the Nobel Prize in Physics in 1903 and the Nobel "
+              "Prize in Chemistry in 1911.")
+    g = ground("Marie Curie was not born in Warsaw. She was a chemist.", [source], embedder=embedder,
+               verifier=verifier)
+    why = flag_reason(g)
+    assert why.startswith("contradicted: 'Marie Curie was not born in Warsaw.': ") and "the source says" in why, why
+    assert flag_reason(ground("Marie Curie was born in Warsaw in 1867.", [source], embedder=embedder,
+                              verifier=verifier)) == ""
+    # a Dataset row read "contradicted: '...': 1 of 5 content words are in no source": the swap is the reason
+    swapped = SentenceGrounding("Stark won more titles.", 0, 22, 0.1, "contradicted", reasons=(
+        "1 of 5 content words are in no source", "roles look swapped (Stark / Lee): the source pairs them the other "
+        "way round: 'Lee won more titles than Stark.'"))
+    assert "roles look swapped" in flag_reason(Grounding("Stark won more titles.", (swapped,), 0.1))
