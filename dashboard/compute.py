@@ -178,25 +178,42 @@ def run_grounding(question: str, sources: tuple[str, ...], answer: str):
 MAX_VERDICT_TEXT_CHARS = 4_000  # a note or an edited answer; checked on save, since a capped box drops a long paste
 
 
+def check_verdict(verdict: str | None, reviewer: str, note: str = "", edited: str = "") -> None:
+    """Everything that would refuse a verdict, checked before anything is written (the Audit page saves the audit
+    with its first verdict: a refused verdict must not leave an audit without one)."""
+    if verdict is None:
+        raise InputError("Choose a verdict (accept, edit or reject) before saving.")
+    if not reviewer or not reviewer.strip():
+        raise InputError("a reviewer name is required")
+    if verdict == "edit" and not edited.strip():
+        raise InputError("an 'edit' verdict needs the edited answer")
+    # the edited answer only counts for 'edit' (the queue fills the box with the answer, which a batch row may
+    # hold at up to 20,000 characters: accepting such an answer must not be refused for it)
+    for what, text in (("The note", note), ("The edited answer", edited if verdict == "edit" else "")):
+        if len(text) > MAX_VERDICT_TEXT_CHARS:
+            raise InputTooLongError(_too_long(what, len(text), MAX_VERDICT_TEXT_CHARS, "Shorten it; nothing was saved.",
+                                              "holds"))
+
+
 def save_verdict(store, audit_id: int, report, verdict: str, reviewer: str, note: str = "",
                  edited: str = "") -> int | None:
     """A verdict on a saved audit, the same from the Audit page and the Review queue. An 'edit' whose answer
     differs from the audit's is also saved as a new version of the audit (grounded again; attributions are not
-    recomputed); its id is returned, else None."""
+    recomputed); its id is returned, else None. The edited answer is grounded before anything is written, so a
+    grounding that fails (time limit, model error) leaves no verdict behind for a retry to double."""
     import dataclasses
 
-    for what, text in (("The note", note), ("The edited answer", edited)):
-        if len(text) > MAX_VERDICT_TEXT_CHARS:
-            raise InputTooLongError(_too_long(what, len(text), MAX_VERDICT_TEXT_CHARS, "Shorten it; nothing was saved.",
-                                              "holds"))
+    check_verdict(verdict, reviewer, note, edited)
     edited_answer = edited.strip() if verdict == "edit" else None
+    new = None
+    if verdict == "edit" and edited_answer != report.answer:
+        sources = tuple(s.text for s in report.sources)
+        grounding = run_grounding(report.question, sources, edited_answer) if sources else None
+        new = dataclasses.replace(report, answer=edited_answer, attributions=(), grounding=grounding,
+                                  perturbations=(), metadata={**report.metadata, "edited_from_audit": audit_id})
     store.add_verdict(audit_id, verdict, reviewer, note=note, edited_answer=edited_answer)
-    if verdict != "edit" or not edited_answer or edited_answer == report.answer:
+    if new is None:
         return None
-    sources = tuple(s.text for s in report.sources)
-    grounding = run_grounding(report.question, sources, edited_answer) if sources else None
-    new = dataclasses.replace(report, answer=edited_answer, attributions=(), grounding=grounding, perturbations=(),
-                              metadata={**report.metadata, "edited_from_audit": audit_id})
     return store.save_audit(new, reviewer, audit_key=store.audit_meta(audit_id)["audit_key"])
 
 

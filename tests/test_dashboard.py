@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = ROOT / "dashboard" / "app_pages"
 PAYLOADS = ['<script>alert(1)</script>', '<img src=x onerror=alert(1)>', '"><svg onload=alert(1)>', '<!--',
             '[click](javascript:alert(1))', '![x](http://example.invalid/x.png)', ':red[styled]', '\u202eevil\u202c',
-            'http://evil.example www.evil.example x@evil.example']
+            'http://evil.example www.evil.example x@evil.example _https://evil.example/x_ snake_www.evil.example']
 # what the Markdown renderer links by itself, escapes or not (bare URLs, www. names, e-mail addresses)
 AUTOLINK = re.compile(r"(?i)[a-z]\\?:\\?//|www\\?\.|[\w.+-]@")
 
@@ -161,6 +161,26 @@ def test_an_edit_on_the_audit_page_is_a_new_version_as_in_the_review_queue(lm, e
     at.button(key="verdict_save").click().run()
     assert any("The note holds 4,500 characters" in e.value for e in at.error), [e.value for e in at.error]
     assert [v["verdict"] for v in db.history(audit.id)] == ["edit"]
+
+
+def test_a_refused_verdict_leaves_no_audit_behind_and_a_long_answer_can_be_accepted(lm, embedder, db):
+    # the Audit page saved the audit, then refused its verdict (a 4,500-character note) and said nothing was saved
+    at = AppTest.from_file(str(PAGES / "audit.py"), default_timeout=240).run()
+    at.text_input(key="verdict_reviewer").set_value("ana")
+    at.radio(key="verdict_choice").set_value("accept")
+    at.text_area(key="verdict_note").set_value("n" * 4_500)
+    at.button(key="verdict_save").click().run()
+    assert not at.exception, at.exception
+    assert any("The note holds 4,500 characters" in e.value for e in at.error), [e.value for e in at.error]
+    assert db.list_audits() == []
+    # the queue fills the edit box with the answer; accepting a batch answer longer than the edit limit is no edit
+    from dashboard.compute import save_verdict
+    from explainers.types import AuditReport, Source
+
+    report = AuditReport(question="q?", answer="A long answer. " * 400, sources=(Source("s", "A long answer."),))
+    audit_id = db.save_audit(report, "ana")
+    assert save_verdict(db, audit_id, report, "accept", "ana", "", report.answer) is None
+    assert [v["verdict"] for v in db.history(audit_id)] == ["accept"]
 
 
 def test_reports_page_offers_three_formats_for_one_or_many(embedder, db):

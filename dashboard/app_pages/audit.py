@@ -13,7 +13,7 @@ from dashboard.components.safe import md_escape, show_error
 from dashboard.compute import (DEFAULT_GRANULARITY, DEFAULT_METHOD, DEFAULT_PRECISION, DETAIL_GRANULARITIES,
                                MAX_ANSWER_CHARS, MAX_SOURCES_CHARS, TIME_LIMIT_S, attribution_key, gather_sources,
                                generate_answer, new_audit, results, run_attribution, run_attribution_detail,
-                               run_grounding, save_verdict)
+                               check_verdict, run_grounding, save_verdict)
 from explainers import list_methods
 from explainers.demo import load_demos
 from explainers.report.bundle import ReportBundle
@@ -321,6 +321,7 @@ with tab_verdict:
         from dashboard.resources import review_store
 
         try:
+            check_verdict(verdict, reviewer, note, edited)  # before the audit is saved with it
             store = review_store()
             if not saved_id:
                 saved_id = store.save_audit(report, reviewer)

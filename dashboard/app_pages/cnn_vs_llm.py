@@ -60,7 +60,8 @@ if "side_by_side" in st.session_state:
         st.subheader("CNN")
         never_negative = float(pair.image_heat.min(initial=0.0)) >= 0  # the Grad-CAM family: white-to-blue half
         st.image(overlay(image, pair.image.heatmap), caption=f"{pair.image.method} overlay: " + (
-            "never negative, white (none) to blue (strongest evidence)" if never_negative else ATTRIBUTION_LEGEND))
+            "never negative: the photo as it is where there is no heat, tinted blue where the evidence is strongest"
+            if never_negative else ATTRIBUTION_LEGEND))
         st.plotly_chart(heatmap_figure(pair.image_heat, "heatmap, normalised to [0, 1], white to blue"
                                        if never_negative else "heatmap, normalised to [-1, 1]"))
         st.text(pair.image_caption)

@@ -14,8 +14,8 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=\"'])")
 
 
 _JOIN = "\u2060"  # word joiner: invisible, and breaks the patterns below
-_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)")
-_WWW = re.compile(r"(?i)\bwww\.")
+_SCHEME = re.compile(r":(?=//)")  # any "scheme://", whatever precedes it ("_https://" is linked too)
+_WWW = re.compile(r"(?i)www\.")
 
 
 def md_escape(text: str) -> str:
@@ -23,7 +23,7 @@ def md_escape(text: str) -> str:
     ``:red[...]`` directives, LaTeX and HTML-looking text included). Bare URLs, "www." names and e-mail
     addresses, which the Markdown renderer turns into links whatever the escapes, get an invisible word joiner
     ("http:\u2060//", "www\u2060.", "\u2060@") so an answer's "http://evil.example" shows as text, not as a link."""
-    text = _SCHEME.sub(lambda m: m.group(1) + ":" + _JOIN, str(text))
+    text = _SCHEME.sub(":" + _JOIN, str(text))
     text = _WWW.sub(lambda m: m.group(0)[:3] + _JOIN + ".", text).replace("@", _JOIN + "@")
     return _MD_SPECIAL.sub(r"\\\1", text).replace("\n", "  \n")
 

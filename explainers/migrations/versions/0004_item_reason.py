@@ -21,5 +21,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("run_items") as batch:
-        batch.drop_column("reason")
+    # a plain DROP COLUMN (SQLite >= 3.35, PostgreSQL): a batch rebuild would drop run_items, which assignments
+    # reference, and the store keeps SQLite's foreign keys on
+    op.execute("ALTER TABLE run_items DROP COLUMN reason")
