@@ -181,12 +181,11 @@ MAX_VERDICT_TEXT_CHARS = 4_000  # a note or an edited answer; checked on save, s
 def check_verdict(verdict: str | None, reviewer: str, note: str = "", edited: str = "") -> None:
     """Everything that would refuse a verdict, checked before anything is written (the Audit page saves the audit
     with its first verdict: a refused verdict must not leave an audit without one)."""
+    from explainers.store import Store
+
     if verdict is None:
         raise InputError("Choose a verdict (accept, edit or reject) before saving.")
-    if not reviewer or not reviewer.strip():
-        raise InputError("a reviewer name is required")
-    if verdict == "edit" and not edited.strip():
-        raise InputError("an 'edit' verdict needs the edited answer")
+    Store.check_verdict(verdict, reviewer, edited if verdict == "edit" else None)  # the store's own rules
     # the edited answer only counts for 'edit' (the queue fills the box with the answer, which a batch row may
     # hold at up to 20,000 characters: accepting such an answer must not be refused for it)
     for what, text in (("The note", note), ("The edited answer", edited if verdict == "edit" else "")):

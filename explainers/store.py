@@ -224,13 +224,19 @@ class Store:
             return conn.execute(select(audits.c.id).where(audits.c.audit_key == audit_key,
                                                           audits.c.version == version)).first() is not None
 
-    def add_verdict(self, audit_id: int, verdict: str, reviewer: str, note: str = "",
-                    edited_answer: str | None = None) -> int:
+    @classmethod
+    def check_verdict(cls, verdict: str, reviewer: str, edited_answer: str | None = None) -> str:
+        """What ``add_verdict`` refuses, checked without writing (a caller that saves more first asks here);
+        returns the reviewer name as stored."""
         if verdict not in VERDICTS:
             raise InputError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
         if verdict == "edit" and not (edited_answer and edited_answer.strip()):
             raise InputError("an 'edit' verdict needs the edited answer")
-        who = self._who(reviewer)
+        return cls._who(reviewer)
+
+    def add_verdict(self, audit_id: int, verdict: str, reviewer: str, note: str = "",
+                    edited_answer: str | None = None) -> int:
+        who = self.check_verdict(verdict, reviewer, edited_answer)
         with self.engine.begin() as conn:
             if conn.execute(select(audits.c.id).where(audits.c.id == audit_id)).first() is None:
                 raise InputError(f"no audit with id {audit_id}")
