@@ -100,9 +100,10 @@ def run_config(label: str, data: Path, extra: list[str], workdir: Path) -> dict:
             "peak_rss_mb": peak[0] / 1024}
 
 
-def verifier_bound(sample_rows: int = 200) -> dict:
+def verifier_bound(sample_rows: int = 200, barrier: tuple[Path, int] | None = None) -> dict:
     """The verifier's own speed on its pairs (batched, sorted by length, as ``predict`` does), and how many pairs
-    an answer of this data needs: their ratio bounds the default detector's answers/s."""
+    an answer of this data needs: their ratio bounds the default detector's answers/s. With ``barrier`` (a folder,
+    a count) the timing starts once that many processes are ready, so they time the verifier side by side."""
     sys.path.insert(0, str(ROOT))
     import torch
 
@@ -124,6 +125,11 @@ def verifier_bound(sample_rows: int = 200) -> dict:
         for ev in claim_signals(claims, r["question"], src, embedder=embedder):
             pairs += [(w.text, hypothesis(ev.claim, r["question"])) for w in ev.windows]
     verifier.predict(pairs[:64])  # warm-up
+    if barrier is not None:
+        folder, n = barrier
+        (folder / f"ready-{os.getpid()}").touch()
+        while len(list(folder.glob("ready-*"))) < n:
+            time.sleep(0.05)
     times = []
     for _ in range(3):  # the fastest of three: the bound is the verifier at its best here (one run varies ~10 %)
         t0 = time.perf_counter()
@@ -159,7 +165,22 @@ def serial_parts(workdir: Path, n: int = 300) -> dict:
     return {"read_rows_per_s": read_rate, "write_rows_per_s": write_rate}
 
 
+def verifier_bound_parallel(n: int, workdir: Path) -> dict:
+    """The verifier alone on every core: ``n`` processes (one thread each, as ``--workers n`` runs) timing their
+    pairs side by side; their answers/s add up to the bound for ``--workers n``."""
+    folder = workdir / f"barrier-{n}"
+    folder.mkdir()
+    procs = [subprocess.Popen([sys.executable, __file__, "--bound-only", str(folder), str(n)],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(n)]
+    found = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+    return {"pairs_per_s": sum(f["pairs_per_s"] for f in found),
+            "answers_per_s_bound": sum(f["answers_per_s_bound"] for f in found)}
+
+
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--bound-only":  # one process of verifier_bound_parallel
+        print(json.dumps(verifier_bound(barrier=(Path(sys.argv[2]), int(sys.argv[3])))))
+        return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=2000)
     ap.add_argument("--skip-verifier", action="store_true", help="lexical detector only")
@@ -217,6 +238,12 @@ def main() -> None:
                     if one[1]:
                         share += f", {one[1] / b['answers_per_s_bound']:.0%} steady"
                     print(f"default detector in one process: {share} (goal: 80 %)")
+                both = verifier_bound_parallel(2, work)
+                two = steady.get("local 2 processes, default detector")
+                print(f"verifier alone in 2 processes side by side: {both['pairs_per_s']:.1f} pairs/s = a bound of "
+                      f"{both['answers_per_s_bound']:.1f} answers/s"
+                      + (f"; default detector in 2 processes: {two[0] / both['answers_per_s_bound']:.0%} of it with "
+                         "the model load" if two else ""))
 
 
 if __name__ == "__main__":

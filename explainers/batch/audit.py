@@ -43,6 +43,14 @@ class BatchOptions:
         return self.with_lm or self.attribute != "none"
 
 
+@dataclass
+class Prepared:
+    """A batch after ``Detector.prepare``: its rows and what ``check_many`` gave for each."""
+
+    rows: list
+    pending: list
+
+
 class Detector:
     """The models one process needs for a run, loaded once."""
 
@@ -70,12 +78,24 @@ class Detector:
     def audit(self, rows: Sequence[InputRow], run_name: str = "") -> list[RowResult | BadRow]:
         """Ground every row (the verifier reads the whole batch's claim windows in one batched call: a few pairs
         per answer batch poorly alone), then attribute the rows the options ask for."""
-        from ..retrieval.grounding import ground_many
+        return self.finish(self.prepare(rows), run_name)
+
+    def prepare(self, rows: Sequence[InputRow]) -> "Prepared":
+        """The half of ``audit`` before the verifier: the batch's embeddings, each row's claims, windows and other
+        signals. It uses the embedder, not the verifier, so it can run on another thread while the verifier reads
+        the batch before (``LocalBackend`` does)."""
+        from ..retrieval.grounding import check_many
 
         self._embed_batch(rows)
-        groundings = ground_many([(row.answer, list(row.sources), row.question) for row in rows],
-                                 embedder=self.embedder, lm=self.lm if self.options.with_lm else None,
-                                 verifier=self.verifier, fusion=self.fusion)
+        return Prepared(list(rows), check_many([(row.answer, list(row.sources), row.question) for row in rows],
+                                               embedder=self.embedder, lm=self.lm if self.options.with_lm else None,
+                                               verifier=self.verifier, fusion=self.fusion))
+
+    def finish(self, prepared: "Prepared", run_name: str = "") -> list[RowResult | BadRow]:
+        """The verifier over the prepared batch, the verdicts, attributions where asked, one result per row."""
+        from ..retrieval.grounding import verify_many
+
+        rows, groundings = prepared.rows, verify_many(prepared.pending)
         out: list[RowResult | BadRow] = []
         for row, g in zip(rows, groundings):
             try:

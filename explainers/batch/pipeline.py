@@ -84,12 +84,7 @@ class LocalBackend:
         """Yield (audited results, bad rows) per batch; at most 2 x workers batches in flight. Models load at the
         first row to audit (a resumed run with nothing left loads none)."""
         if self.workers == 1:
-            for rows, bad in batches:
-                if rows and self.detector is None:
-                    t0 = time.perf_counter()
-                    self.detector = Detector.load(self.options)
-                    self.load_s = time.perf_counter() - t0
-                yield (self.detector.audit(rows, run_name) if rows else []), bad
+            yield from self._map_here(batches, run_name)
             return
         import multiprocessing
         from collections import deque
@@ -112,6 +107,30 @@ class LocalBackend:
             while pending:
                 fut, b = pending.popleft()
                 yield fut.result(), b
+
+
+    def _map_here(self, batches: Iterable[tuple[list[InputRow], list[BadRow]]], run_name: str):
+        """One process, two stages: while the verifier reads batch k here, a thread prepares batch k + 1
+        (embeddings, windows, lexical signals), so the second core works instead of waiting (torch runs each
+        thread's operations on that thread). Results come back in batch order, each batch whole."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1, thread_name_prefix="auditlens-prepare") as ahead:
+            held = None  # (future of the prepared batch or None, its bad rows)
+            for rows, bad in batches:
+                if rows and self.detector is None:
+                    t0 = time.perf_counter()
+                    self.detector = Detector.load(self.options)
+                    self.load_s = time.perf_counter() - t0
+                fut = ahead.submit(self.detector.prepare, rows) if rows else None
+                if held is not None:
+                    yield self._finished(held[0], run_name), held[1]
+                held = (fut, bad)
+            if held is not None:
+                yield self._finished(held[0], run_name), held[1]
+
+    def _finished(self, fut, run_name: str) -> list:
+        return self.detector.finish(fut.result(), run_name) if fut is not None else []
 
 
 _WORKER_DETECTOR: Detector | None = None

@@ -170,3 +170,38 @@ def test_attributions_only_for_flagged_answers(lm, embedder, make_rows):
     assert [len(by_id[k].attributions) for k in ("row-0", "row-1", "row-2")] == [0, 0, 1]
     a = by_id["row-2"].attributions[0]
     assert a.method == "input_x_gradient" and a.output_text.strip() == by_id["row-2"].answer.strip()
+
+
+def test_one_process_prepares_the_next_batch_on_a_thread_and_keeps_batch_order(embedder, make_rows):
+    """workers=1: batch k + 1 is prepared (embeddings, windows, lexical signals) on another thread while batch k
+    is finished here; every batch comes back whole, in order, equal to auditing it alone, empty ones included."""
+    import threading
+
+    from explainers.batch.pipeline import LocalBackend
+    from explainers.batch.reader import InputRow
+
+    rows = [InputRow(line_no=k + 1, row_id=r["id"], question=r["question"], sources=(r["knowledge"],),
+                     source_names=("",), answer=r["answer"], label=r["label"], model=r["model"], metadata={})
+            for k, r in enumerate(make_rows(9))]
+    detector = Detector(LEXICAL, embedder=embedder)
+    threads = []
+    prepare = detector.prepare
+
+    def recording(batch):
+        threads.append(threading.current_thread().name)
+        return prepare(batch)
+
+    detector.prepare = recording
+    backend = LocalBackend(LEXICAL)
+    backend.detector = detector
+    batches = [(rows[:4], []), ([], ["bad"]), (rows[4:], [])]
+    got = list(backend.map(iter(batches), "order"))
+    assert [b for _, b in got] == [[], ["bad"], []]
+    assert [[r.row.row_id for r in res] for res, _ in got] == [[r.row_id for r in rows[:4]], [],
+                                                                [r.row_id for r in rows[4:]]]
+    assert threads and all(name.startswith("auditlens-prepare") for name in threads)
+    alone = Detector(LEXICAL, embedder=embedder).audit(rows, "order")
+    flat = [r for res, _ in got for r in res]
+    assert [r.report.grounding.answer_support_probability for r in flat] == \
+        [r.report.grounding.answer_support_probability for r in alone]
+    assert sum(r.report.grounding.answer_support_probability < 0.5 for r in flat) == 3  # the hallucinated thirds

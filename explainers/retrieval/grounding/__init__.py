@@ -34,8 +34,9 @@ from .lm_signals import attribution_mass, context_reliance, sample_answers, samp
 from .nli import NLIScorer
 
 __all__ = ["DETECTOR_FEATURES", "LEXICAL_FEATURES", "LM_FEATURES", "NEGATIVE_SIGNALS", "Fusion", "NLIScorer", "answer_sentences",
-           "attribution_mass", "context_reliance", "encode_cached", "ground", "ground_many", "lexical_signals", "load_fusion",
-           "prepare_sources", "sample_answers", "sampling_consistency", "sentence_signals", "tokens"]
+           "attribution_mass", "check_many", "context_reliance", "encode_cached", "ground", "ground_many",
+           "lexical_signals", "load_fusion", "prepare_sources", "sample_answers", "sampling_consistency",
+           "sentence_signals", "tokens", "verify_many"]
 
 
 _DEFAULT = "default"
@@ -79,7 +80,17 @@ def ground_many(items: Sequence[tuple[str, Sequence[str | Chunk], str]], *, embe
                 verifier=_DEFAULT, fusion: Fusion | None = None) -> list[Grounding | Exception]:
     """``ground`` for many (answer, sources, question) at once, equal to grounding each alone, with one batched
     verifier call over every answer's claim windows (a few pairs per answer batch poorly alone). An item that
-    cannot be grounded gives its ``ExplainerError`` in its place; the others go on."""
+    cannot be grounded gives its ``ExplainerError`` in its place; the others go on.
+
+    It is ``verify_many(check_many(...))``: a batch audit runs the first half of the next batch (embeddings,
+    windows, lexical signals) on another thread while the verifier reads this one."""
+    return verify_many(check_many(items, embedder=embedder, lm=lm, verifier=verifier, fusion=fusion))
+
+
+def check_many(items: Sequence[tuple[str, Sequence[str | Chunk], str]], *, embedder=None, lm=None,
+               verifier=_DEFAULT, fusion: Fusion | None = None) -> list:
+    """The first half of ``ground_many``: each answer's claims, evidence windows and every signal but the
+    verifier's (an ``ExplainerError`` in place of an answer that cannot be grounded)."""
     from ...errors import ExplainerError
 
     verifier = _resolve_verifier(verifier)
@@ -91,8 +102,17 @@ def ground_many(items: Sequence[tuple[str, Sequence[str | Chunk], str]], *, embe
                                            fusion=fusion))
         except ExplainerError as exc:
             pending.append(exc)
+    return pending
+
+
+def verify_many(pending: Sequence) -> list[Grounding | Exception]:
+    """The second half of ``ground_many``: one batched verifier call over the answers ``check_many`` gave, then
+    each answer's verdicts."""
+    from ...errors import ExplainerError
+
     ready = [p for p in pending if not isinstance(p, Exception)]
-    if verifier is not None and ready:
+    verifier = ready[0].verifier if ready else None
+    if verifier is not None:
         evidence = [ev for p in ready for ev in p.evidence]
         questions = [p.question for p in ready for _ in p.evidence]
         apply_verifier(evidence, questions, verifier)
