@@ -677,3 +677,33 @@ def test_a_what_if_edit_that_cannot_apply_is_refused_when_added_and_one_edit_can
     assert len(at.session_state["what_if_edits"]) == 2
     at.button(key="undo_edit").click().run()
     assert [e["unit"] for e in at.session_state["what_if_edits"]] == ["text"]
+
+
+def _in_order(node):
+    """The page's elements in the order the browser shows them (containers opened in place)."""
+    children = getattr(node, "children", None)
+    if isinstance(children, dict):
+        for k in sorted(children):
+            yield from _in_order(children[k])
+    else:
+        yield node
+
+
+def test_an_answer_opened_from_the_dataset_page_comes_above_the_queue(embedder, db):
+    # it opened below the queue's filters and table, out of the first viewport
+    first = _saved_demo(db, embedder)
+    second = _saved_demo(db, embedder, reviewer="bo", verdict=None)
+    at = AppTest.from_file(str(PAGES / "review.py"), default_timeout=60)
+    at.session_state["open_audit"] = at.session_state["queue_focus"] = second
+    at.run()
+    assert not at.exception, at.exception
+    kinds = [n.type for n in _in_order(at.main)]
+    assert kinds.index("header") < kinds.index("dataframe"), kinds
+    assert at.header[0].value.startswith(f"Audit {second}")
+    assert "queue is below the audit" in at.caption[0].value
+    # picking another audit in the queue puts the queue back on top
+    at.selectbox(key="queue_open").set_value(first).run()
+    kinds = [n.type for n in _in_order(at.main)]
+    assert kinds.index("dataframe") < kinds.index("header"), kinds
+    assert at.header[0].value.startswith(f"Audit {first}")
+    assert "queue_focus" not in at.session_state

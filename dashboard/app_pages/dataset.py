@@ -107,7 +107,7 @@ st.caption(f"{len(shown):,} of {len(df):,} answers, riskiest first (click a colu
 
 
 def _open(audit_id: int) -> None:
-    st.session_state["open_audit"] = int(audit_id)
+    st.session_state["open_audit"] = st.session_state["queue_focus"] = int(audit_id)  # shown above the queue
     st.switch_page("app_pages/review.py")
 
 

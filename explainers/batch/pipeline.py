@@ -35,6 +35,7 @@ class Summary:
     skipped: list[BadRow] = field(default_factory=list)
     elapsed_s: float = 0.0
     load_s: float | None = None  # of elapsed_s, the one-off model load (imports included), where this process did it
+    first_batch: tuple[float, int] | None = None  # (elapsed_s, rows audited) when the first batch was written
 
     @property
     def rate(self) -> float:
@@ -42,10 +43,13 @@ class Summary:
 
     @property
     def steady_rate(self) -> float | None:
-        """Answers/s once the models are loaded (what the rate tends to on a long run)."""
-        if self.load_s is None or self.elapsed_s <= self.load_s:
+        """Answers/s once the models are loaded (what the rate tends to on a long run). Where the models load in
+        worker processes, out of this one's sight: the rate after the first batch came back."""
+        if self.load_s is not None:
+            return self.audited / (self.elapsed_s - self.load_s) if self.elapsed_s > self.load_s else None
+        if self.first_batch is None or self.elapsed_s <= self.first_batch[0] or self.audited <= self.first_batch[1]:
             return None
-        return self.audited / (self.elapsed_s - self.load_s)
+        return (self.audited - self.first_batch[1]) / (self.elapsed_s - self.first_batch[0])
 
     def skipped_by_reason(self) -> Counter:
         return Counter(re.sub(r"(?<![\w-])\d[\d,.]*", "N", b.reason.split(" (")[0].split(" '")[0])
@@ -56,6 +60,8 @@ class Summary:
                f"{self.already_done:,} already in the run, {self.flagged:,} flagged, {len(self.skipped):,} skipped; "
                f"{self.elapsed_s:.1f} s ({self.rate:.1f} answers/s"
                + (f"; {self.steady_rate:.1f} answers/s after the {self.load_s:.1f} s model load)"
+                  if self.steady_rate is not None and self.load_s is not None
+                  else f"; {self.steady_rate:.1f} answers/s after the first batch, the models loaded)"
                   if self.steady_rate is not None else ")")]
         for reason, n in self.skipped_by_reason().most_common():
             out.append(f"  skipped {n:,} x {reason}")
@@ -218,6 +224,8 @@ def run_batch(path: str, run_name: str, columns: ColumnMap, options: BatchOption
                                or r.support_probability < policy.flag_below)
         summary.skipped += bad + dups
         summary.elapsed_s = time.perf_counter() - started
+        if summary.first_batch is None and summary.audited:
+            summary.first_batch = (summary.elapsed_s, summary.audited)
         done += sizes.popleft()
         if progress:
             progress(done, total, summary)

@@ -205,3 +205,14 @@ def test_one_process_prepares_the_next_batch_on_a_thread_and_keeps_batch_order(e
     assert [r.report.grounding.answer_support_probability for r in flat] == \
         [r.report.grounding.answer_support_probability for r in alone]
     assert sum(r.report.grounding.answer_support_probability < 0.5 for r in flat) == 3  # the hallucinated thirds
+
+
+def test_steady_rate_after_the_first_batch_where_workers_load_the_models():
+    from explainers.batch.pipeline import Summary
+
+    s = Summary("r", audited=1000, elapsed_s=60.0, first_batch=(12.0, 64))
+    assert s.steady_rate == pytest.approx(936 / 48.0)
+    assert "after the first batch" in s.lines()[0]
+    here = Summary("r", audited=1000, elapsed_s=60.0, load_s=10.0, first_batch=(12.0, 64))
+    assert here.steady_rate == pytest.approx(20.0) and "after the 10.0 s model load" in here.lines()[0]
+    assert Summary("r", audited=64, elapsed_s=12.0, first_batch=(12.0, 64)).steady_rate is None
