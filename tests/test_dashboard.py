@@ -631,6 +631,11 @@ def test_top_units_show_their_score_first_and_their_place_in_the_prompt():
     start = prompt.index("330")
     assert unit_context(prompt, Unit("330", start, start + 3)) == "…[1] The tower is ⟦330⟧ metres tall and was the…"
     assert unit_context("Hi there", Unit("Hi", 0, 2)) == "⟦Hi⟧ there"
+    # the chat template's markers are not shown around a unit
+    chat = "<|im_start|>user\nWhere is it?<|im_end|>\n<|im_start|>assistant\nParis"
+    at = chat.index("Where")
+    assert unit_context(chat, Unit("Where", at, at + 5), width=30) == "⟦Where⟧ is it?…"
+    assert unit_context(chat, Unit("Paris", len(chat) - 5, len(chat)), width=40) == "…is it? ⟦Paris⟧"
 
 
 def test_steps_chart_shows_log_probability_where_sentence_probabilities_are_near_zero():

@@ -119,9 +119,15 @@ def unit_context(text: str, unit, width: int = 24) -> str:
         before = before[m.end():]
     if unit.end + width < len(text) and not text[unit.end + width].isspace() and (m := re.search(r"\s\S*$", after)):
         after = after[:m.start()]
+    before, after = _TEMPLATE.sub(" ", before).lstrip(), _TEMPLATE.sub(" ", after).rstrip()
     out = ("…" if unit.start > width else "") + before + "⟦" + text[unit.start:unit.end] + "⟧" + after + \
         ("…" if unit.end + width < len(text) else "")
     return " ".join(out.split())
+
+
+# the chat template's markers and the role after an opening one ("<|im_start|>assistant"): the model read them, a
+# reviewer reads past them
+_TEMPLATE = re.compile(r"<\|im_start\|>\s*(?:system|user|assistant)?|<\|[a-z_]{1,30}\|>")
 
 
 def attribution_view(a: TextAttribution, key: str = "") -> None:
