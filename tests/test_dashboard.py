@@ -636,6 +636,12 @@ def test_top_units_show_their_score_first_and_their_place_in_the_prompt():
     at = chat.index("Where")
     assert unit_context(chat, Unit("Where", at, at + 5), width=30) == "⟦Where⟧ is it?…"
     assert unit_context(chat, Unit("Paris", len(chat) - 5, len(chat)), width=40) == "…is it? ⟦Paris⟧"
+    ask = chat.index("Where is it?")  # only markers cut away after it: no "…"
+    assert unit_context(chat, Unit("Where is it?", ask, ask + 12), width=30) == "⟦Where is it?⟧"
+    llama = "<|start_header_id|>user<|end_header_id|>\n\nWhere?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nParis"
+    assert unit_context(llama, Unit("Paris", len(llama) - 5, len(llama)), width=90) == "…Where? ⟦Paris⟧"
+    gemma = "<start_of_turn>user\nWhere?<end_of_turn>\n<start_of_turn>model\nParis"
+    assert unit_context(gemma, Unit("Paris", len(gemma) - 5, len(gemma)), width=60) == "…Where? ⟦Paris⟧"
 
 
 def test_steps_chart_shows_log_probability_where_sentence_probabilities_are_near_zero():
@@ -712,3 +718,47 @@ def test_an_answer_opened_from_the_dataset_page_comes_above_the_queue(embedder, 
     assert kinds.index("dataframe") < kinds.index("header"), kinds
     assert at.header[0].value.startswith(f"Audit {first}")
     assert "queue_focus" not in at.session_state
+
+
+def test_the_opened_answer_leaves_the_top_when_a_filter_hides_it_and_after_the_visit(embedder, db):
+    first = _saved_demo(db, embedder)  # rejected
+    second = _saved_demo(db, embedder, reviewer="bo", verdict=None)
+    at = AppTest.from_file(str(PAGES / "review.py"), default_timeout=60)
+    at.session_state["open_audit"] = at.session_state["queue_focus"] = second
+    at.run()
+    at.selectbox(key="queue_verdict").set_value("reject").run()  # only the first audit matches
+    assert not at.exception, at.exception
+    kinds = [n.type for n in _in_order(at.main)]
+    assert kinds.index("dataframe") < kinds.index("header") and at.header[0].value.startswith(f"Audit {first}")
+    assert not any("Opened from the Dataset page" in c.value for c in at.caption)
+    assert f"Audit {second}, opened from the Dataset page, is hidden by the filters." in at.info[0].value
+    # leaving the Review queue ends the visit: the next one shows the queue first
+    app = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60)
+    app.session_state["queue_focus"] = second
+    app.switch_page("app_pages/reports.py").run()
+    assert not app.exception, app.exception
+    assert "queue_focus" not in app.session_state
+
+
+def test_an_edit_of_the_opened_answer_keeps_its_new_version_above_the_queue(embedder, db):
+    first = _saved_demo(db, embedder)
+    _saved_demo(db, embedder, reviewer="bo", verdict=None)
+    at = AppTest.from_file(str(PAGES / "review.py"), default_timeout=60)
+    at.session_state["open_audit"] = at.session_state["queue_focus"] = first
+    at.run()
+    at.text_input(key=f"queue_reviewer_{first}").set_value("cy")
+    at.radio[0].set_value("edit")
+    at.text_area[0].set_value("The Great Barrier Reef lies in the Coral Sea off Queensland, Australia.")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    new = db.versions(db.audit_meta(first)["audit_key"])[1].id
+    for _ in range(2):  # after the save, and after another verdict on the new version
+        kinds = [n.type for n in _in_order(at.main)]
+        assert kinds.index("header") < kinds.index("dataframe"), kinds
+        assert at.header[0].value.startswith(f"Audit {new}")
+        at.text_input(key=f"queue_reviewer_{new}").set_value("cy")
+        at.radio[0].set_value("accept")
+        at.button[0].click().run()
+        assert not at.exception, at.exception
+    assert [v["verdict"] for v in db.history(first)] == ["reject", "edit"]
+    assert [v["verdict"] for v in db.history(new)] == ["accept", "accept"]

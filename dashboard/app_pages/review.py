@@ -29,14 +29,16 @@ identity = require_identity()
 st.title("Review queue")
 if "queue_flash" in st.session_state:
     st.success(st.session_state.pop("queue_flash"), icon=":material/check:")
+if "queue_hidden" in st.session_state:
+    st.info(st.session_state.pop("queue_hidden"), icon=":material/filter_alt:")
 store = review_store()
 generation = st.session_state.get("queue_table_generation", 0)
 # An answer opened from the Dataset page comes first, the queue below it: under the queue it was out of the first
 # viewport. Picking another audit in the queue (a row, or the box) puts the queue back on top.
 focus = st.session_state.get("queue_focus")
 table_state = st.session_state.get(f"queue_table_{generation}")
-if focus is not None and ((table_state and table_state.get("selection", {}).get("rows"))
-                          or st.session_state.get("queue_open", focus) != focus):
+chosen = st.session_state.get("queue_open_next", st.session_state.get("queue_open", focus))  # a save's new version
+if focus is not None and ((table_state and table_state.get("selection", {}).get("rows")) or chosen != focus):
     st.session_state.pop("queue_focus")
     focus = None
 first, second = st.container(), st.container()
@@ -46,6 +48,10 @@ if focus is not None:
         st.caption("Opened from the Dataset page; the queue is below the audit.")
 with queue_area:
     df = filtered_audits(store, "queue")
+    if focus is not None and focus not in set(int(i) for i in df["id"]):  # a filter left the opened audit out
+        st.session_state.pop("queue_focus")
+        st.session_state["queue_hidden"] = f"Audit {focus}, opened from the Dataset page, is hidden by the filters."
+        st.rerun()
     if df.empty:
         st.info("No saved audit matches. Audits are saved with their first verdict on the Audit page.")
         st.stop()
@@ -128,6 +134,8 @@ with audit_area:
             new_id = save_verdict(store, audit_id, report, verdict, reviewer, note, edited)
             if new_id is not None:
                 st.session_state["open_audit"] = st.session_state["queue_open_next"] = new_id
+                if focus is not None:  # the new version stays where the opened audit was, above the queue
+                    st.session_state["queue_focus"] = new_id
                 st.session_state["queue_table_generation"] = generation + 1
                 st.session_state["queue_flash"] = f"Verdict saved; the edited answer is audit {new_id} (a new version)."
             else:

@@ -120,14 +120,19 @@ def unit_context(text: str, unit, width: int = 24) -> str:
     if unit.end + width < len(text) and not text[unit.end + width].isspace() and (m := re.search(r"\s\S*$", after)):
         after = after[:m.start()]
     before, after = _TEMPLATE.sub(" ", before).lstrip(), _TEMPLATE.sub(" ", after).rstrip()
-    out = ("…" if unit.start > width else "") + before + "⟦" + text[unit.start:unit.end] + "⟧" + after + \
-        ("…" if unit.end + width < len(text) else "")
+    # no "…" where only template markers were cut away: the unit opens or ends its turn
+    out = ("…" if unit.start > width and before.strip() else "") + before + "⟦" + text[unit.start:unit.end] + "⟧" \
+        + after + ("…" if unit.end + width < len(text) and after.strip() else "")
     return " ".join(out.split())
 
 
 # the chat template's markers and the role after an opening one ("<|im_start|>assistant"): the model read them, a
 # reviewer reads past them
-_TEMPLATE = re.compile(r"<\|im_start\|>\s*(?:system|user|assistant)?|<\|[a-z_]{1,30}\|>")
+_TEMPLATE = re.compile(
+    r"<\|im_start\|>\s*(?:system|user|assistant)?"  # ChatML (SmolLM2, Qwen)
+    r"|<\|start_header_id\|>\s*\w*\s*<\|end_header_id\|>"  # Llama 3
+    r"|<start_of_turn>\s*(?:user|model)?|<end_of_turn>"  # Gemma
+    r"|<\|[a-z_]{1,30}\|>|</?s>|\[/?INST\]")  # any other <|marker|>, Llama 2 / Mistral
 
 
 def attribution_view(a: TextAttribution, key: str = "") -> None:

@@ -35,7 +35,9 @@ class Summary:
     skipped: list[BadRow] = field(default_factory=list)
     elapsed_s: float = 0.0
     load_s: float | None = None  # of elapsed_s, the one-off model load (imports included), where this process did it
-    first_batch: tuple[float, int] | None = None  # (elapsed_s, rows audited) when the first batch was written
+    # (elapsed_s, rows audited) once each worker's first batch was written: the workers load their models side by
+    # side, so their first batches end together; the rows after that are the steady part
+    first_batch: tuple[float, int] | None = None
 
     @property
     def rate(self) -> float:
@@ -44,7 +46,7 @@ class Summary:
     @property
     def steady_rate(self) -> float | None:
         """Answers/s once the models are loaded (what the rate tends to on a long run). Where the models load in
-        worker processes, out of this one's sight: the rate after the first batch came back."""
+        worker processes, out of this one's sight: the rate after every worker's first batch came back."""
         if self.load_s is not None:
             return self.audited / (self.elapsed_s - self.load_s) if self.elapsed_s > self.load_s else None
         if self.first_batch is None or self.elapsed_s <= self.first_batch[0] or self.audited <= self.first_batch[1]:
@@ -61,7 +63,7 @@ class Summary:
                f"{self.elapsed_s:.1f} s ({self.rate:.1f} answers/s"
                + (f"; {self.steady_rate:.1f} answers/s after the {self.load_s:.1f} s model load)"
                   if self.steady_rate is not None and self.load_s is not None
-                  else f"; {self.steady_rate:.1f} answers/s after the first batch, the models loaded)"
+                  else f"; {self.steady_rate:.1f} answers/s after each worker's first batch, the models loaded)"
                   if self.steady_rate is not None else ")")]
         for reason, n in self.skipped_by_reason().most_common():
             out.append(f"  skipped {n:,} x {reason}")
@@ -117,23 +119,35 @@ class LocalBackend:
 
     def _map_here(self, batches: Iterable[tuple[list[InputRow], list[BadRow]]], run_name: str):
         """One process, two stages: while the verifier reads batch k here, a thread prepares batch k + 1
-        (embeddings, windows, lexical signals), so the second core works instead of waiting (torch runs each
-        thread's operations on that thread). Results come back in batch order, each batch whole."""
+        (embeddings, windows, lexical signals), so the second core works instead of waiting (at one torch thread,
+        as ``audit-batch`` runs, torch runs each thread's operations on that thread; with more, one stage after
+        the other). Results come back in batch order, each batch whole."""
         from concurrent.futures import ThreadPoolExecutor
 
+        import torch
+
+        if torch.get_num_threads() > 1:  # torch would give each thread its own team of threads: 2N on N cores
+            for rows, bad in batches:
+                if rows and self.detector is None:
+                    self._load()
+                yield (self.detector.audit(rows, run_name) if rows else []), bad
+            return
         with ThreadPoolExecutor(1, thread_name_prefix="auditlens-prepare") as ahead:
             held = None  # (future of the prepared batch or None, its bad rows)
             for rows, bad in batches:
                 if rows and self.detector is None:
-                    t0 = time.perf_counter()
-                    self.detector = Detector.load(self.options)
-                    self.load_s = time.perf_counter() - t0
+                    self._load()
                 fut = ahead.submit(self.detector.prepare, rows) if rows else None
                 if held is not None:
                     yield self._finished(held[0], run_name), held[1]
                 held = (fut, bad)
             if held is not None:
                 yield self._finished(held[0], run_name), held[1]
+
+    def _load(self) -> None:
+        t0 = time.perf_counter()
+        self.detector = Detector.load(self.options)
+        self.load_s = time.perf_counter() - t0
 
     def _finished(self, fut, run_name: str) -> list:
         return self.detector.finish(fut.result(), run_name) if fut is not None else []
@@ -198,7 +212,7 @@ def run_batch(path: str, run_name: str, columns: ColumnMap, options: BatchOption
     summary = Summary(run.name)
 
     sizes: deque[int] = deque()  # rows per batch sent, in order: backends give batches back in the same order
-    done = 0
+    done = written = 0  # rows handled; batches that added audits
 
     def todo() -> Iterator[tuple[list[InputRow], list[BadRow]]]:
         for batch in batched(rows, batch_size):
@@ -224,7 +238,8 @@ def run_batch(path: str, run_name: str, columns: ColumnMap, options: BatchOption
                                or r.support_probability < policy.flag_below)
         summary.skipped += bad + dups
         summary.elapsed_s = time.perf_counter() - started
-        if summary.first_batch is None and summary.audited:
+        written += bool(added)
+        if summary.first_batch is None and written >= workers:
             summary.first_batch = (summary.elapsed_s, summary.audited)
         done += sizes.popleft()
         if progress:
