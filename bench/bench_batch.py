@@ -93,7 +93,7 @@ def run_config(label: str, data: Path, extra: list[str], workdir: Path) -> dict:
         raise RuntimeError(f"{label}: exit {proc.returncode}: {err.strip().splitlines()[-1][:300] if err.strip() else ''}")
     m = re.search(r"(\d[\d,]*) audited.*?; ([\d.]+) s \(([\d.]+) answers/s", out)
     audited, loop_s = int(m.group(1).replace(",", "")), float(m.group(2))
-    steady = re.search(r"; ([\d.]+) answers/s after the", out)
+    steady = re.search(r"; ([\d.]+) answers/s after (?:the|each)", out)
     return {"label": label, "audited": audited, "loop_s": loop_s, "wall_s": wall, "answers_per_s": audited / loop_s,
             "steady_per_s": float(steady.group(1)) if steady else None, "peak_rss_mb": peak[0] / 1024}
 
@@ -231,7 +231,7 @@ def main() -> None:
             steady[label] = (r["answers_per_s"], r["steady_per_s"])
         print("loop s: from the first row read to the last batch written (models loaded at the first row, store writes "
               "included); wall s: the whole command, interpreter and Ray start included; steady/s: answers/s once "
-              "the models are loaded (one process: after the load the CLI reports; workers: after the first batch)")
+              "the models are loaded (one process: after the load the CLI reports; workers: after each one's first batch)")
         serial = serial_parts(work)
         print(f"serial in the driver: reading and checking rows {serial['read_rows_per_s']:,.0f} rows/s; store writes "
               f"(SQLite, one transaction per 16 rows) {serial['write_rows_per_s']:,.0f} rows/s")
