@@ -69,11 +69,16 @@ def _tree_rss_kb(root_pid: int) -> int:
     return total
 
 
+def _offline_env() -> dict:
+    """The environment every process the bench starts runs in: offline, one tokenizer thread."""
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
 def run_config(label: str, data: Path, extra: list[str], workdir: Path) -> dict:
     db = workdir / f"{re.sub(r'[^a-z0-9]+', '-', label.lower())}.db"
     cmd = [sys.executable, "-m", "explainers.cli", "audit-batch", str(data), "--run", "bench", "--database",
            f"sqlite:///{db}", "--label-col", "label", "--quiet", *extra]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = _offline_env()
     env.pop("RAY_ADDRESS", None)
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -171,7 +176,7 @@ def verifier_bound_parallel(n: int, workdir: Path) -> dict:
     pairs side by side; their answers/s add up to the bound for ``--workers n``."""
     folder = workdir / f"barrier-{n}"
     folder.mkdir()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = _offline_env()
     procs = [subprocess.Popen([sys.executable, __file__, "--bound-only", str(folder), str(n)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(n)]
     found = []

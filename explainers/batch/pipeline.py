@@ -116,28 +116,23 @@ class LocalBackend:
                 fut, b = pending.popleft()
                 yield fut.result(), b
 
-
     def _map_here(self, batches: Iterable[tuple[list[InputRow], list[BadRow]]], run_name: str):
         """One process, two stages: while the verifier reads batch k here, a thread prepares batch k + 1
         (embeddings, windows, lexical signals), so the second core works instead of waiting (at one torch thread,
-        as ``audit-batch`` runs, torch runs each thread's operations on that thread; with more, one stage after
-        the other). Results come back in batch order, each batch whole."""
+        as ``audit-batch`` runs, torch runs each thread's operations on that thread; with more it would give each
+        thread its own team, 2N threads on N cores, so there the stages take turns here). Results come back in
+        batch order, each batch whole."""
         from concurrent.futures import ThreadPoolExecutor
 
         import torch
 
-        if torch.get_num_threads() > 1:  # torch would give each thread its own team of threads: 2N on N cores
-            for rows, bad in batches:
-                if rows and self.detector is None:
-                    self._load()
-                yield (self.detector.audit(rows, run_name) if rows else []), bad
-            return
         with ThreadPoolExecutor(1, thread_name_prefix="auditlens-prepare") as ahead:
+            submit = ahead.submit if torch.get_num_threads() == 1 else _at_once
             held = None  # (future of the prepared batch or None, its bad rows)
             for rows, bad in batches:
                 if rows and self.detector is None:
                     self._load()
-                fut = ahead.submit(self.detector.prepare, rows) if rows else None
+                fut = submit(self.detector.prepare, rows) if rows else None
                 if held is not None:
                     yield self._finished(held[0], run_name), held[1]
                 held = (fut, bad)
@@ -151,6 +146,18 @@ class LocalBackend:
 
     def _finished(self, fut, run_name: str) -> list:
         return self.detector.finish(fut.result(), run_name) if fut is not None else []
+
+
+def _at_once(fn, *args):
+    """``Executor.submit`` run here and now: a done future with the result or the error."""
+    from concurrent.futures import Future
+
+    fut: Future = Future()
+    try:
+        fut.set_result(fn(*args))
+    except Exception as exc:  # noqa: BLE001 - raised where the batch is finished, as from the thread
+        fut.set_exception(exc)
+    return fut
 
 
 _WORKER_DETECTOR: Detector | None = None
