@@ -138,6 +138,10 @@ def test_review_queue_filters_opens_and_records_an_edit_as_a_new_version(embedde
     assert at.header[0].value.startswith(f"Audit {versions[1].id} · version 2"), at.header[0].value
     assert [v["verdict"] for v in db.history(first)] == ["reject", "edit"]
     assert db.load_report(versions[1].id).grounding.sentences[0].label == "supported"
+    at.selectbox(key="queue_open").set_value(first).run()
+    history = at.dataframe[-1].value  # the first version's verdicts: the reject gave no edited answer
+    assert list(history["verdict"]) == ["reject", "edit"]
+    assert history["edited_answer"].iloc[0] == ""
 
 
 def test_an_edit_on_the_audit_page_is_a_new_version_as_in_the_review_queue(lm, embedder, db):

@@ -108,7 +108,8 @@ with audit_area:
         st.dataframe(pd.DataFrame([{"audit id": v.id, "version": v.version, "created": shown_when(when(v.created_at)),
                                     "by": v.created_by, "answer": v.answer} for v in versions]), hide_index=True)
     if bundle.verdicts:
-        st.dataframe(pd.DataFrame([{k: shown_when(v.get(k)) if k == "created_at" else v.get(k)
+        # no edited answer (any verdict but 'edit') is blank, not "None"
+        st.dataframe(pd.DataFrame([{k: shown_when(v.get(k)) if k == "created_at" else v.get(k) or ""
                                     for k in ("created_at", "reviewer", "verdict", "note", "edited_answer")}
                                    for v in bundle.verdicts]), hide_index=True)
     else:
