@@ -13,25 +13,35 @@ import pytest  # noqa: E402
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def _frozen(model):
+    """A session model, frozen out of the garbage collector's sight as `auditlens serve` freezes its warm models:
+    Streamlit's full collection after every AppTest run would otherwise walk its objects each time."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    return model
+
+
 @pytest.fixture(scope="session")
 def lm():
     from explainers.models import load_lm
 
-    return load_lm()
+    return _frozen(load_lm())
 
 
 @pytest.fixture(scope="session")
 def classifier():
     from explainers.models import load_classifier
 
-    return load_classifier()
+    return _frozen(load_classifier())
 
 
 @pytest.fixture(scope="session")
 def embedder():
     from explainers.models import load_embedder
 
-    return load_embedder()
+    return _frozen(load_embedder())
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +64,7 @@ def rag_input(lm):
 def verifier():
     from explainers.models import load_verifier
 
-    return load_verifier()
+    return _frozen(load_verifier())
 
 
 @pytest.fixture()
