@@ -71,9 +71,11 @@ class Item:
     reason: str = ""  # why the weakest flagged sentence is flagged ("" when none is, or written before 0004)
 
 
-# How grounding's reasons say "the source says otherwise" (grounding/__init__.py and grounding/alignment.py)
+# How grounding's reasons say "the source says otherwise" (grounding/__init__.py and grounding/alignment.py).
+# Grounding now puts them first on a contradicted claim; audits stored before that still need the sort.
 _CONTRADICTION_CUES = ("reads a contradiction", "finds a contradiction", "negation differs", "says the opposite",
-                       "roles look swapped", "cause and effect", "not where this claim's facts are")
+                       "roles look swapped", "cause and effect", "not where this claim's facts are",
+                       "where this says")
 
 
 def flag_reason(grounding, limit: int = 300) -> str:

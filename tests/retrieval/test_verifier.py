@@ -232,3 +232,47 @@ def test_a_contradiction_is_named_only_on_a_claim_labelled_contradicted(embedder
     assert said  # the reason is still given where it belongs
     # counts read as counts in the reasons ("names in no source: 2", not "2.00")
     assert not any(re.search(r"in no source: \d+\.\d\d", r) for s in sentences for r in s.reasons)
+
+
+def test_a_value_where_the_source_has_another_of_its_kind_is_a_contradiction_that_names_both():
+    from explainers.retrieval.grounding.alignment import compare, substitutions
+
+    sentence = "Marie Curie was born in Warsaw in 1867."
+    assert substitutions("Marie Curie was born in Vienna.", sentence, CURIE) == [("Vienna", "Warsaw")]
+    assert substitutions("Marie Curie was born in Warsaw in 1868.", sentence, CURIE) == [("1868", "1867")]
+    # not where the evidence holds the value in another form, or the claim names the source's own value too,
+    # or the new name stands in a slot of its own (a native of Poland: a claim of new facts, not a swap)
+    assert not substitutions("Marie Curie was born in Warsaw in eighteen sixty-seven.", sentence, CURIE)
+    assert not substitutions("Marie Curie, born in Warsaw, was Polish.", sentence, CURIE)
+    assert not substitutions("Curie was a native of Poland.", sentence, CURIE)
+    assert not substitutions("She was born in Warsaw in 1867.", sentence, CURIE)
+    # a name does not stand in for a number, nor a number for a name
+    paris = "Marie Curie was born in Paris."
+    assert not substitutions("Marie Curie was born in 1867.", paris, paris)
+    assert substitutions("Marie Curie was born in Lyon.", paris, paris) == [("Lyon", "Paris")]
+    al = compare("Marie Curie was born in Vienna.", sentence, CURIE, frozenset())
+    assert al.signals["value_substitution"] == 1.0
+    assert al.contradictions == ("the source says Warsaw where this says Vienna: 'Marie Curie was born in Warsaw in "
+                                 "1867.'",)
+    assert set(al.contradictions) <= set(al.reasons)
+    plain = compare("Marie Curie was born in Warsaw in 1867.", sentence, CURIE, frozenset())
+    assert plain.signals["value_substitution"] == 0.0 and not plain.contradictions
+
+
+def test_a_claim_that_puts_another_place_or_year_in_the_sources_slot_is_labelled_contradicted(embedder, verifier):
+    """"Born in Vienna" against "born in Warsaw" was "unsupported, names in no source": the reviewer reads what the
+    source says instead, as the first reason, and so does the Dataset page's one-line reason."""
+    from explainers.batch.runs import flag_reason
+
+    g = ground("Marie Curie was born in Vienna. She moved to Paris in 1891. She moved to Paris in 1893.", [CURIE],
+               embedder=embedder, verifier=verifier)
+    first, ok, year = g.sentences
+    assert first.label == "contradicted" and first.reasons[0].startswith("the source says Warsaw where this says "
+                                                                         "Vienna: 'Marie Curie was born in Warsaw"), first.reasons
+    assert ok.label == "supported"
+    assert year.label == "contradicted" and year.reasons[0].startswith("the source says 1891 where this says 1893")
+    weakest = min((first, year), key=lambda s: s.support_probability)
+    assert flag_reason(g).startswith(f"contradicted: '{weakest.sentence}': the source says ")
+    # a new fact in a slot of its own stays unsupported
+    new = ground("Marie Curie also played the violin in Krakow.", [CURIE], embedder=embedder, verifier=verifier)
+    assert new.sentences[0].label == "unsupported" and new.sentences[0].signals["value_substitution"] == 0.0

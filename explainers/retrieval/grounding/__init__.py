@@ -195,21 +195,23 @@ def _verdicts(pending: _Pending, *, nli=None, extra_lm_signals: bool = False, sa
             premise = ev.window.text if ev.window is not None else chunks[0].text
             signals.update(nli.scores(premise, sentence))
         rows.append(signals)
-        results.append((a, b, sentence, signals, ev.unsupported, list(ev.reasons), ev.cited))
+        results.append((a, b, sentence, signals, ev.unsupported, list(ev.reasons), ev.cited, ev.contradictions))
     if lm is not None and extra_lm_signals:
         _add_lm_reasons(lm, question, chunks, answer, results, samples)
     probs = fusion.predict(rows)
     out = []
-    for (a, b, sentence, signals, unsupported, reasons, best), p in zip(results, probs):
+    for (a, b, sentence, signals, unsupported, reasons, best, contradictions), p in zip(results, probs):
         p = float(np.clip(p, 0.0, 1.0))
         label = "supported" if p >= fusion.threshold else "unsupported"
         if label == "unsupported" and _contradicts(signals):
             label = "contradicted"
         chunk = src.chunks[best[0]] if best else None
         if label != "supported":
-            # what the evidence says first, then the signals that pulled the probability down, with values
-            reasons = (_verifier_reasons(signals, chunk.text[best[1]:best[2]] if best else "",
-                                         label == "contradicted") + reasons
+            # what the evidence says first (on a contradicted claim, what it says otherwise), then the signals
+            # that pulled the probability down, with values
+            said = contradictions if label == "contradicted" else []
+            reasons = (said + _verifier_reasons(signals, chunk.text[best[1]:best[2]] if best else "",
+                                                label == "contradicted") + reasons
                        + fusion.explain_low(signals))
         elif not reasons:
             reasons = ["every content word is in the sources"]
@@ -228,7 +230,7 @@ def _verdicts(pending: _Pending, *, nli=None, extra_lm_signals: bool = False, sa
 
 
 # Signals that say "the source says otherwise" rather than "the source does not say it".
-_CONTRADICTION_SIGNALS = ("negation_mismatch", "antonym_mismatch", "causal_reversal")
+_CONTRADICTION_SIGNALS = ("negation_mismatch", "antonym_mismatch", "causal_reversal", "value_substitution")
 
 
 def _contradicts(signals: dict[str, float]) -> bool:
@@ -275,7 +277,7 @@ def _add_lm_reasons(lm, question, chunks, answer, results, samples) -> None:
     reliance = token_reliance(lm, question, [c.text for c in chunks], answer)
     source_words = {t.norm for c in chunks for t in tokens(c.text)}
     sampled = sample_answers(lm, question, [c.text for c in chunks], samples)
-    for a, b, sentence, signals, _, reasons, _ in results:
+    for a, b, sentence, signals, _, reasons, _, _ in results:
         overlapping = [m for (s0, e0), m in masses if s0 < b and e0 > a]
         signals["source_attribution_mass"] = float(np.mean(overlapping)) if overlapping else 0.0
         signals["sampling_consistency"] = sampling_consistency(sentence, sampled)

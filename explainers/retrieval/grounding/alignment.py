@@ -9,7 +9,10 @@ words, and each that fires comes with a reason that quotes the evidence:
 - ``name_mismatch``: names the sources hold, but not in the window the claim aligns with (an entity moved);
 - ``order_swap``: names or numbers that claim and evidence hold in reversed roles (A ... B vs B ... A);
 - ``quantifier_mismatch``: a quantifier (all, most, only, at least) that the evidence does not use;
-- ``causal_reversal``: cause and effect on opposite sides of a causal connective.
+- ``causal_reversal``: cause and effect on opposite sides of a causal connective;
+- ``value_substitution``: a name or number of the claim that no evidence holds, standing where the source has
+  another of its kind ("born in Vienna" for "born in Warsaw", "in 1868" for "in 1867"). It labels the claim
+  contradicted and says what the source has instead; it is not a feature of the shipped fusion.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import re
 from dataclasses import dataclass
 
 from .lexicon import ANTONYM, CAUSAL, NEGATION_PHRASES, NEGATION_WORDS, QUANTIFIER_WORDS
-from .fusion import ALIGNMENT_FEATURES
+from .fusion import ALIGNMENT_FEATURES, LABEL_SIGNALS
 from .lexical import _MONTHS, _norm, name_tokens, number_values, tokens
 
 _CAUSAL_RE = re.compile(r"\b(" + "|".join(re.escape(c) for c in sorted(CAUSAL, key=len, reverse=True)) + r")\b",
@@ -30,6 +33,7 @@ _PASSIVE_BY = re.compile(r"\b(?:was|were|is|are|been|being)\s+\w+(?:ed|en|wn|lt|
 class Alignment:
     signals: dict[str, float]
     reasons: tuple[str, ...]
+    contradictions: tuple[str, ...] = ()  # those of the reasons that say what the source says otherwise
 
 
 def negation_count(text: str) -> int:
@@ -165,6 +169,47 @@ def misattributions(claim: str, source: str) -> list[str]:
     return out
 
 
+SLOT_REACH = 3  # words on each side of a name or number that make its slot ("born in _", "in _ to study")
+
+
+def _slots(text: str, known: set[str]) -> dict[str, set[tuple[str, str]]]:
+    """Each anchor's slot: the nearest ``SLOT_REACH`` words on either side, other names and numbers skipped
+    ("born in Warsaw in 1867": 1867's left words are in, in, born), function words kept, tagged by side."""
+    toks = tokens(text)
+    spans = _anchor_spans(text, known)
+    inside = {i for _, a, b in spans for i in range(a, b + 1)}
+    out: dict[str, set[tuple[str, str]]] = {}
+    for name, a, b in spans:
+        slot = out.setdefault(name, set())
+        for side, rng in (("L", range(a - 1, -1, -1)), ("R", range(b + 1, len(toks)))):
+            kept = [toks[i].norm for i in rng if i not in inside][:SLOT_REACH]
+            slot.update((side, w) for w in kept)
+    return out
+
+
+def substitutions(claim: str, sentence: str, evidence: str) -> list[tuple[str, str]]:
+    """(claim's value, source's value) pairs: a name or number of the claim that ``evidence`` does not hold,
+    whose slot in the claim is the slot of a value of the same kind in ``sentence`` that the claim does not
+    hold, by at least two words, one of them a content word ("born in Vienna" against "born in Warsaw")."""
+    known = _names(claim) | _names(sentence)
+    c_slots, s_slots = _slots(claim, known), _slots(sentence, known)
+    e_words, e_values = {t.norm for t in tokens(evidence)}, number_values(evidence)
+    c_words = {t.norm for t in tokens(claim)}
+    content = {t.norm for t in tokens(claim) if t.content and not t.is_name and not t.is_number}
+    shown, source_shown = _spelling(claim, known), _spelling(sentence, known)
+    out = []
+    for a, slot in c_slots.items():
+        number = _is_number_anchor(a)
+        if all(w in e_words for w in a.split()) or (number and number_values(shown.get(a, a)) & e_values):
+            continue  # the evidence holds it (in this or another form)
+        best = max(((len(slot & s_slots[b]), b) for b in s_slots
+                    if _is_number_anchor(b) == number and not all(w in c_words for w in b.split())
+                    and slot & s_slots[b] & {(side, w) for side in "LR" for w in content}), default=(0, ""))
+        if best[0] >= 2:
+            out.append((shown.get(a, a), source_shown.get(best[1], best[1])))
+    return out
+
+
 def _is_number_anchor(anchor: str) -> bool:
     return any(ch.isdigit() for ch in anchor) or anchor.split()[0] in _MONTHS
 
@@ -201,8 +246,13 @@ def _content(text: str) -> set[str]:
 def compare(claim: str, sentence: str, window: str, source_words: frozenset | set, nearby: str = "") -> Alignment:
     """Mismatch signals between a claim, its best-aligned source sentence and the window around it
     (``nearby``: the text of every window the claim was checked against, where a fused fact's names may be)."""
-    signals = dict.fromkeys(ALIGNMENT_FEATURES, 0.0)
-    reasons = []
+    signals = dict.fromkeys(ALIGNMENT_FEATURES + LABEL_SIGNALS, 0.0)
+    reasons: list[str] = []  # in the order the checks run
+    contra: list[str] = []  # those of them that say what the source says otherwise
+
+    def contradicts(reason: str) -> None:
+        reasons.append(reason)
+        contra.append(reason)
     quote = sentence if len(sentence) <= 200 else sentence[:197] + "..."
     c_toks = tokens(claim)
     w_words = {t.norm for t in tokens(window)}
@@ -213,13 +263,13 @@ def compare(claim: str, sentence: str, window: str, source_words: frozenset | se
     flipped_neg = negation_flips(claim, sentence) if content_coverage(claim, sentence) >= NEGATION_COVERAGE else []
     if flipped_neg:
         signals["negation_mismatch"] = 1.0
-        reasons.append(f"negation differs from the source about {', '.join(flipped_neg)}; it says: '{quote}'")
+        contradicts(f"negation differs from the source about {', '.join(flipped_neg)}; it says: '{quote}'")
 
     flipped = sorted({t.text for t in c_toks if t.norm not in w_words and ANTONYM.get(t.norm, set()) & w_words
                       and not ANTONYM.get(t.norm, set()) & c_words})
     if flipped:
         signals["antonym_mismatch"] = float(len(flipped))
-        reasons.append(f"the source says the opposite of {', '.join(flipped)}: '{quote}'")
+        contradicts(f"the source says the opposite of {', '.join(flipped)}: '{quote}'")
 
     c_nums, w_nums = number_values(claim), number_values(window)
     missing_nums = sorted(c_nums - w_nums)
@@ -238,8 +288,14 @@ def compare(claim: str, sentence: str, window: str, source_words: frozenset | se
         swapped = role_swaps(claim, sentence) + misattributions(claim, nearby or window)
         if swapped:
             signals["order_swap"] = 1.0
-            reasons.append(f"roles look swapped ({' / '.join(swapped)}): the source pairs them the other way "
+            contradicts(f"roles look swapped ({' / '.join(swapped)}): the source pairs them the other way "
                            f"round: '{quote}'")
+
+    subs = substitutions(claim, sentence, nearby or window)
+    if subs:
+        signals["value_substitution"] = float(len(subs))
+        said = "; ".join(f"{theirs} where this says {ours}" for ours, theirs in subs)
+        contradicts(f"the source says {said}: '{quote}'")
 
     # a quantifier contradicts where the source quantifies differently (its own quantifier or a hedge such as
     # "up to", "about"); an "every day" for "daily" in a source without one is a rewording
@@ -259,8 +315,8 @@ def compare(claim: str, sentence: str, window: str, source_words: frozenset | se
         crossed = len(c_before & s_after) + len(c_after & s_before)
         if crossed > same and crossed >= 2:
             signals["causal_reversal"] = 1.0
-            reasons.append(f"cause and effect are the other way round in the source: '{quote}'")
-    return Alignment(signals, tuple(reasons))
+            contradicts(f"cause and effect are the other way round in the source: '{quote}'")
+    return Alignment(signals, tuple(reasons), tuple(contra))
 
 
 def content_coverage(claim: str, window: str) -> float:

@@ -32,6 +32,7 @@ class ClaimEvidence:
     window: Window | None  # the aligned window
     windows: list[Window] = field(default_factory=list)  # every window the claim was checked against
     sources: SourceIndex | None = None
+    contradictions: list[str] = field(default_factory=list)  # the reasons that say the source says otherwise
 
 
 def _sentence_text(src: SourceIndex, sid: int) -> str:
@@ -60,7 +61,7 @@ def claim_signals(claims: Sequence[str], question: str, src: SourceIndex, *, emb
             signals["meaning_support"], signals["weakest_word_match"] = m.support, m.weakest_score
             if m.weakest and m.weakest_score < WEAK_WORD:
                 reasons.append(f"'{m.weakest}' has no close match in the evidence (best {m.weakest_score:.2f})")
-        aligned, cited = None, None
+        aligned, cited, contradictions = None, None, []
         if wins:
             # the window that holds most of the claim's content words; ties go to the better-ranked window
             aligned = max(wins, key=lambda w: content_coverage(claim, w.text))
@@ -69,13 +70,14 @@ def claim_signals(claims: Sequence[str], question: str, src: SourceIndex, *, emb
             al = compare(claim, _sentence_text(src, sid), aligned.text, src.words, " ".join(w.text for w in wins))
             signals.update(al.signals)
             reasons.extend(al.reasons)
+            contradictions = list(al.contradictions)
         if plugins.registered():  # signals added as one file each in grounding/signals/
             evidence = aligned.text if aligned is not None else ""
             values, why = plugins.compute(plugins.ClaimContext(
                 claim, question, evidence, tuple(w.text for w in wins), _content_words(claim), _content_words(evidence)))
             signals.update(values)
             reasons.extend(why)
-        out.append(ClaimEvidence(claim, signals, unsupported, reasons, cited, aligned, wins, src))
+        out.append(ClaimEvidence(claim, signals, unsupported, reasons, cited, aligned, wins, src, contradictions))
     if verifier is not None:
         apply_verifier(out, question, verifier, progress)
     return out

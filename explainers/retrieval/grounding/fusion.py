@@ -22,9 +22,12 @@ VERIFIER_FEATURES = ("verifier_entailment", "verifier_contradiction")
 MEANING_FEATURES = ("meaning_support", "weakest_word_match")
 # The default detector: lexical + meaning + alignment + our trained claim verifier.
 DETECTOR_FEATURES = LEXICAL_FEATURES + MEANING_FEATURES + ALIGNMENT_FEATURES + VERIFIER_FEATURES
-NEGATIVE_SIGNALS = ("novel_numbers", "novel_names", "nli_contradiction", "verifier_contradiction") + ALIGNMENT_FEATURES
+# Shown and used for the contradicted label, not (yet) a feature of the shipped fusion.
+LABEL_SIGNALS = ("value_substitution",)
+NEGATIVE_SIGNALS = ("novel_numbers", "novel_names", "nli_contradiction", "verifier_contradiction") + \
+    ALIGNMENT_FEATURES + LABEL_SIGNALS
 COUNT_SIGNALS = ("novel_numbers", "novel_names", "antonym_mismatch", "number_mismatch", "name_mismatch",
-                 "quantifier_mismatch")
+                 "quantifier_mismatch", "value_substitution")
 # How each signal reads in a reason when it pulls a verdict down.
 DESCRIPTIONS = {
     "content_support": "share of its content words found in the sources",
@@ -46,6 +49,7 @@ DESCRIPTIONS = {
     "order_swap": "names or numbers in swapped roles, or a name where the source has another",
     "quantifier_mismatch": "quantifiers the source does not use",
     "causal_reversal": "cause and effect reversed",
+    "value_substitution": "names or numbers where the source has others of their kind",
 }
 
 
