@@ -141,3 +141,13 @@ def test_attribution_view_escapes_untrusted_tokens_and_answer():
     assert "&#34;&gt;&lt;svg onload" in html or "&quot;&gt;&lt;svg onload" in html
     assert "Content-Security-Policy" in html and "http" not in lowered.replace("http-equiv", "")
     assert "\u202eevil\u202c" in html  # visible text equals the input
+
+
+def test_the_pdf_never_prints_a_tiny_value_as_zero():
+    """A token probability of 4.1e-05 read "0.000" in the PDF's tables, as if the model had ruled the token out;
+    the app shows it in three significant digits."""
+    from explainers.report.pdf import _fmt
+
+    assert _fmt(4.1e-05) == "4.10e-05" and _fmt(-3e-06) == "-3.00e-06"
+    assert _fmt(0.0) == "0.000" and _fmt(0.25) == "0.250" and _fmt(-0.0123) == "-0.012"
+    assert _fmt(float("nan")) == "n/a" and _fmt(7) == "7"

@@ -98,7 +98,7 @@ if assignee.strip():
 shown = shown.reset_index(drop=True)
 event = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="single-row", key="dataset_table",
                      width="stretch", column_config={
-                         "support": support_column(format="%.2f"),
+                         "support": support_column(format="percent"),
                          "risk": st.column_config.NumberColumn("risk", format="%.2f"),
                          "why": st.column_config.TextColumn("why", width="large",
                                                             help="The weakest flagged sentence and its first reason")})

@@ -69,7 +69,9 @@ def grounding_summary(grounding: Grounding) -> None:
     coloured and unsupported words in bold, and each flag with its reason."""
     n_bad = sum(s.label != "supported" for s in grounding.sentences)
     c1, c2 = st.columns(2)
-    c1.metric("Answer support probability", percent(grounding.answer_support_probability))
+    c1.metric("Answer support probability", percent(grounding.answer_support_probability),
+              help="The support of the answer's weakest sentence: an answer is only as well supported as its least "
+                   "supported sentence.")
     c2.metric("Sentences flagged", f"{n_bad} of {len(grounding.sentences)}")
     st.markdown(coloured_answer(grounding))
     st.caption(LABEL_LEGEND.capitalize() + " **Bold**: words no source has.")

@@ -64,7 +64,7 @@ Self-contained: no script, nothing fetched.</p>
 <h3>Answer{% if it.r.grounding %}, each sentence coloured by support{% endif %}</h3>
 {% if it.r.grounding %}<p class="muted legend">{{ label_legend }}</p>{% endif %}
 <p>{% for text, colour, tip in it.answer %}<span class="u" style="background:{{ colour }}" title="{{ tip }}">{{ text }}</span>{% endfor %}</p>
-{% if it.r.grounding %}<p>Answer support probability: <b>{{ "%.0f%%"|format(100 * it.r.grounding.answer_support_probability) }}</b></p>
+{% if it.r.grounding %}<p>Answer support probability: <b>{{ "%.0f%%"|format(100 * it.r.grounding.answer_support_probability) }}</b> (its weakest sentence's)</p>
 <div class="scroll"><table><tr><th>sentence</th><th>label</th><th>support</th><th>cited source span</th><th>unsupported spans</th><th>reasons</th></tr>
 {% for s in it.r.grounding.sentences %}<tr><td>{{ s.sentence }}</td><td style="background:{{ colours[s.label] }}">{{ s.label }}</td>
 <td>{{ "%.3f"|format(s.support_probability) }}</td><td>{% if s.source_span %}{{ s.source_text[s.source_span[0]:s.source_span[1]] }}{% endif %}</td>
@@ -118,7 +118,7 @@ def answer_segments(report: AuditReport) -> list[tuple[str, str, str]]:
             continue
         if s.start > pos:
             out.append((text[pos:s.start], "transparent", ""))
-        out.append((text[s.start:s.end], LABEL_CSS[s.label], f"{s.label}, support {s.support_probability:.2f}"))
+        out.append((text[s.start:s.end], LABEL_CSS[s.label], f"{s.label}, support {s.support_probability:.0%}"))
         pos = s.end
     if pos < len(text):
         out.append((text[pos:], "transparent", ""))

@@ -85,8 +85,12 @@ class _Writer:
 
 
 def _fmt(value) -> str:
+    """Three decimals; a value too small for them in three significant digits (a token probability of 4.1e-05
+    read "0.000", as if the model had ruled the token out)."""
     if isinstance(value, float):
-        return f"{value:.3f}" if np.isfinite(value) else "n/a"
+        if not np.isfinite(value):
+            return "n/a"
+        return f"{value:.2e}" if 0 < abs(value) < 0.0005 else f"{value:.3f}"
     return str(value)
 
 
@@ -118,7 +122,8 @@ def _summary(w: _Writer, b: ReportBundle) -> None:
     for line in lines[1:]:
         w.text(line, size=9)
     if r.grounding:
-        w.text(f"Answer support probability: {r.grounding.answer_support_probability:.0%}", bold=True, size=11)
+        w.text(f"Answer support probability: {r.grounding.answer_support_probability:.0%} (its weakest sentence's)",
+               bold=True, size=11)
     w.heading("Question", 11)
     w.text(r.question)
     if r.grounding:
