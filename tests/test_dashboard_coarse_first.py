@@ -190,15 +190,35 @@ def test_serve_freezes_the_warm_models_out_of_the_collectors_sight(capsys):
     done = threading.Event()
     done.set()
     before = gc.get_freeze_count()
-    try:
-        serve._announce(SimpleNamespace(finished=done, error=None, elapsed_s=1.5, done=["language model"]))
-        assert gc.get_freeze_count() >= before + 2 * len(lots)  # each dict and its list
-        assert not any(o is lots[0] for o in gc.get_objects())  # no collection walks them now
-        cycle = [None]
-        cycle[0] = cycle
-        del cycle
-        assert gc.collect(2) >= 1  # what is made later is still collected
-    finally:
-        gc.unfreeze()
+    serve._announce(SimpleNamespace(finished=done, error=None, elapsed_s=1.5, done=["language model"]))
+    assert gc.get_freeze_count() >= before + 2 * len(lots)  # each dict and its list
+    assert not any(o is lots[0] for o in gc.get_objects())  # no collection walks them now
+    cycle = [None]
+    cycle[0] = cycle
+    del cycle
+    assert gc.collect(2) >= 1  # what is made later is still collected
+    # (no unfreeze: it would hand the session's frozen models back to every collection; lots, free of cycles,
+    # is freed by its reference count all the same)
     assert "models ready in 1.5 s (language model)" in capsys.readouterr().err
     del lots
+
+
+def test_a_model_the_pages_load_is_frozen_out_of_the_collectors_sight(monkeypatch):
+    """A model loaded on first use (no warm-up, or another model chosen) is frozen like the warm-up's."""
+    import gc
+
+    from dashboard import resources
+
+    made = []
+
+    def load(model_id=None):
+        made.append({"weights": list(range(10))})
+        return made[-1]
+
+    monkeypatch.setattr(resources.models, "load_lm", load)
+    resources.language_model.clear()
+    try:
+        model = resources.language_model("a test model")
+        assert model is made[0] and not any(o is model for o in gc.get_objects())
+    finally:  # no unfreeze: it would hand the session's frozen models back to every collection
+        resources.language_model.clear()
