@@ -1,5 +1,6 @@
 """Exports: JSON round-trips; HTML and PDF show every untrusted string as text and nothing else."""
 
+import dataclasses
 import html.parser
 import re
 import io
@@ -143,11 +144,20 @@ def test_attribution_view_escapes_untrusted_tokens_and_answer():
     assert "\u202eevil\u202c" in html  # visible text equals the input
 
 
-def test_the_pdf_never_prints_a_tiny_value_as_zero():
+def test_reports_never_print_a_tiny_value_as_zero():
     """A token probability of 4.1e-05 read "0.000" in the PDF's tables, as if the model had ruled the token out;
-    the app shows it in three significant digits."""
-    from explainers.report.pdf import _fmt
+    the app shows it in three significant digits. The HTML report printed it so too, and ranks as 52.000."""
+    from explainers.report.html import table_number
 
-    assert _fmt(4.1e-05) == "4.10e-05" and _fmt(-3e-06) == "-3.00e-06"
-    assert _fmt(0.0) == "0.000" and _fmt(0.25) == "0.250" and _fmt(-0.0123) == "-0.012"
-    assert _fmt(float("nan")) == "n/a" and _fmt(7) == "7"
+    assert table_number(4.1e-05) == "4.10e-05" and table_number(-3e-06) == "-3.00e-06"
+    assert table_number(0.0) == "0.000" and table_number(0.25) == "0.250" and table_number(-0.0123) == "-0.012"
+    assert table_number(float("nan")) == "n/a" and table_number(7) == "7" and table_number(52.0, "rank") == "52"
+    # in a whole HTML report: the per-unit table, and the grounding table's support in percent like its headline
+    b = evil_bundle()
+    attr = b.report.attributions[0]
+    n = len(attr.output_units)
+    steps = {"probability": np.full(n, 4.1e-08), "entropy": np.ones(n), "rank": np.full(n, 52.0)}
+    report = dataclasses.replace(b.report, attributions=(dataclasses.replace(attr, step_scores=steps),))
+    page = render_report_html([dataclasses.replace(b, report=report)])
+    assert "4.10e-08" in page and "<td>52</td>" in page and "52.000" not in page
+    assert "<td>10%</td>" in page and "Answer support probability: <b>10%</b> (its weakest sentence's)" in page

@@ -46,7 +46,7 @@ IG convergence delta {{ "%.2e"|format(a.convergence_delta) }}{% endif %}.</p>
 <div class="scroll"><table><tr><th></th>{% for text in heat.cols %}<th class="t">{{ text }}</th>{% endfor %}</tr>
 {% for row in heat.rows %}<tr><td class="t">{{ row.text }}</td>{% for value, colour in row.cells %}<td class="h" style="background:{{ colour }}" title="{{ '%+.4f'|format(value) }}"></td>{% endfor %}</tr>{% endfor %}</table></div>{% endif %}
 {% if steps %}<h3>Per answer unit</h3><table><tr><th>unit</th>{% for k in steps.names %}<th>{{ k }}</th>{% endfor %}</tr>
-{% for text, values in steps.rows %}<tr><td class="t">{{ text }}</td>{% for v in values %}<td>{{ "%.3f"|format(v) }}</td>{% endfor %}</tr>{% endfor %}</table>{% endif %}
+{% for text, values in steps.rows %}<tr><td class="t">{{ text }}</td>{% for v in values %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}</table>{% endif %}
 """,
 }
 _ENV.loader = jinja2.DictLoader(_PARTIALS)
@@ -67,7 +67,7 @@ Self-contained: no script, nothing fetched.</p>
 {% if it.r.grounding %}<p>Answer support probability: <b>{{ "%.0f%%"|format(100 * it.r.grounding.answer_support_probability) }}</b> (its weakest sentence's)</p>
 <div class="scroll"><table><tr><th>sentence</th><th>label</th><th>support</th><th>cited source span</th><th>unsupported spans</th><th>reasons</th></tr>
 {% for s in it.r.grounding.sentences %}<tr><td>{{ s.sentence }}</td><td style="background:{{ colours[s.label] }}">{{ s.label }}</td>
-<td>{{ "%.3f"|format(s.support_probability) }}</td><td>{% if s.source_span %}{{ s.source_text[s.source_span[0]:s.source_span[1]] }}{% endif %}</td>
+<td>{{ "%.0f%%"|format(100 * s.support_probability) }}</td><td>{% if s.source_span %}{{ s.source_text[s.source_span[0]:s.source_span[1]] }}{% endif %}</td>
 <td>{% for a, b in s.unsupported_spans %}<span class="u" style="background:{{ colours.unsupported }}">{{ it.r.answer[a:b] }}</span> {% endfor %}</td>
 <td>{{ s.reasons|join("; ") }}</td></tr>{% endfor %}</table></div>{% endif %}
 <h3>Sources</h3>{% for src in it.r.sources %}<p><b class="s">{{ src.title or src.source_id }}</b><br><span class="t">{{ src.text }}</span></p>{% else %}<p class="muted">none</p>{% endfor %}
@@ -99,10 +99,24 @@ def _attr_context(a: TextAttribution, show_special: bool = False, max_cols: int 
     steps = None
     names = [k for k in ("probability", "entropy", "rank") if k in a.step_scores]
     if names:
-        steps = {"names": names, "rows": [(u.text, [float(a.step_scores[k][i]) for k in names])
+        steps = {"names": names, "rows": [(u.text, [table_number(float(a.step_scores[k][i]), k) for k in names])
                                           for i, u in enumerate(a.output_units[:max_rows])]}
     return {"a": a, "units": units, "top": a.top_inputs(10), "heat": heat, "steps": steps,
             "legend": ATTRIBUTION_LEGEND}
+
+
+def table_number(value, name: str = "") -> str:
+    """A number in a report's table (HTML and PDF alike): three decimals, or three significant digits for a value
+    too small for them (a token probability of 4.1e-05 read "0.000", as if the model had ruled the token out); a
+    rank as a whole number."""
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if not np.isfinite(v):
+            return "n/a"
+        if name == "rank" and v.is_integer():
+            return str(int(v))
+        return f"{v:.2e}" if 0 < abs(v) < 0.0005 else f"{v:.3f}"
+    return str(value)
 
 
 def render_attribution_html(a: TextAttribution, show_special: bool = False) -> str:

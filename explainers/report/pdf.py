@@ -15,7 +15,7 @@ import numpy as np
 
 from ..colours import LABEL_LEGEND, LABEL_RGB_ON_WHITE
 from .bundle import ReportBundle
-from .html import report_tables
+from .html import report_tables, table_number
 
 _BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 _WHITE = (255, 255, 255)
@@ -77,21 +77,11 @@ class _Writer:
                 row = table.row()
                 style = FontFace(fill_color=fill) if fill else None
                 for cell in cells:
-                    row.cell(self.clean(cell if isinstance(cell, str) else _fmt(cell)), style=style)
+                    row.cell(self.clean(cell if isinstance(cell, str) else table_number(cell)), style=style)
 
     def width_of(self, text: str, size: float = 8, bold: bool = False) -> float:
         self.pdf.set_font("DejaVu", "B" if bold else "", size)
         return self.pdf.get_string_width(text)
-
-
-def _fmt(value) -> str:
-    """Three decimals; a value too small for them in three significant digits (a token probability of 4.1e-05
-    read "0.000", as if the model had ruled the token out)."""
-    if isinstance(value, float):
-        if not np.isfinite(value):
-            return "n/a"
-        return f"{value:.2e}" if 0 < abs(value) < 0.0005 else f"{value:.3f}"
-    return str(value)
 
 
 def _audit_title(b: ReportBundle) -> str:

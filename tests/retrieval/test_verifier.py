@@ -247,6 +247,11 @@ def test_a_value_where_the_source_has_another_of_its_kind_is_a_contradiction_tha
     assert not substitutions("Curie was a native of Poland.", sentence, CURIE)
     assert not substitutions("She was born in Warsaw in 1867.", sentence, CURIE)
     # a name does not stand in for a number, nor a number for a name
+    # a source sentence with two years and two prizes: the year in the claim's prize slot, the prize in its year's
+    prizes = "She won the Nobel Prize in Physics in 1903 and the Nobel Prize in Chemistry in 1911."
+    assert substitutions("She won the Nobel Prize in Physics in 1905.", prizes, prizes) == [("1905", "1903")]
+    assert substitutions("She won the Nobel Prize in Biology in 1911.", prizes, prizes) == [("Biology", "Chemistry")]
+    assert not substitutions("She won the Nobel Prize in Physics in 1903.", prizes, prizes)
     paris = "Marie Curie was born in Paris."
     assert not substitutions("Marie Curie was born in 1867.", paris, paris)
     assert substitutions("Marie Curie was born in Lyon.", paris, paris) == [("Lyon", "Paris")]

@@ -172,17 +172,18 @@ def misattributions(claim: str, source: str) -> list[str]:
 SLOT_REACH = 3  # words on each side of a name or number that make its slot ("born in _", "in _ to study")
 
 
-def _slots(text: str, known: set[str]) -> dict[str, set[tuple[str, str]]]:
-    """Each anchor's slot: the nearest ``SLOT_REACH`` words on either side, other names and numbers skipped
-    ("born in Warsaw in 1867": 1867's left words are in, in, born), function words kept, tagged by side."""
+def _slots(text: str, known: set[str], skip_numbers: bool = True) -> dict[str, set[tuple[str, str]]]:
+    """Each anchor's slot: the nearest ``SLOT_REACH`` words on either side, other numbers skipped, names and
+    function words kept, tagged by side ("won the Nobel Prize in Physics in 1905": 1905's left words are in,
+    physics, in)."""
     toks = tokens(text)
     spans = _anchor_spans(text, known)
-    inside = {i for _, a, b in spans for i in range(a, b + 1)}
+    numbers = {i for name, a, b in spans if skip_numbers and _is_number_anchor(name) for i in range(a, b + 1)}
     out: dict[str, set[tuple[str, str]]] = {}
     for name, a, b in spans:
         slot = out.setdefault(name, set())
         for side, rng in (("L", range(a - 1, -1, -1)), ("R", range(b + 1, len(toks)))):
-            kept = [toks[i].norm for i in rng if i not in inside][:SLOT_REACH]
+            kept = [toks[i].norm for i in rng if i not in numbers][:SLOT_REACH]
             slot.update((side, w) for w in kept)
     return out
 
@@ -190,23 +191,27 @@ def _slots(text: str, known: set[str]) -> dict[str, set[tuple[str, str]]]:
 def substitutions(claim: str, sentence: str, evidence: str) -> list[tuple[str, str]]:
     """(claim's value, source's value) pairs: a name or number of the claim that ``evidence`` does not hold,
     whose slot in the claim is the slot of a value of the same kind in ``sentence`` that the claim does not
-    hold, by at least two words, one of them a content word ("born in Vienna" against "born in Warsaw")."""
+    hold, by at least two words, one of them a content word or a name ("born in Vienna" against "born in
+    Warsaw", "the Nobel Prize in Physics in 1905" against "... in Physics in 1903 and ... in Chemistry in 1911")."""
     known = _names(claim) | _names(sentence)
     c_slots, s_slots = _slots(claim, known), _slots(sentence, known)
+    # ties ("in Biology in 1903" against "in Physics in 1903 and ... in Chemistry in 1911") go to the value whose
+    # slot also holds the claim's numbers
+    c_near, s_near = _slots(claim, known, skip_numbers=False), _slots(sentence, known, skip_numbers=False)
     e_words, e_values = {t.norm for t in tokens(evidence)}, number_values(evidence)
     c_words = {t.norm for t in tokens(claim)}
-    content = {t.norm for t in tokens(claim) if t.content and not t.is_name and not t.is_number}
+    content = {t.norm for t in tokens(claim) if t.content and not t.is_number}
     shown, source_shown = _spelling(claim, known), _spelling(sentence, known)
     out = []
     for a, slot in c_slots.items():
         number = _is_number_anchor(a)
         if all(w in e_words for w in a.split()) or (number and number_values(shown.get(a, a)) & e_values):
             continue  # the evidence holds it (in this or another form)
-        best = max(((len(slot & s_slots[b]), b) for b in s_slots
+        best = max(((len(slot & s_slots[b]), len(c_near[a] & s_near[b]), b) for b in s_slots
                     if _is_number_anchor(b) == number and not all(w in c_words for w in b.split())
-                    and slot & s_slots[b] & {(side, w) for side in "LR" for w in content}), default=(0, ""))
+                    and slot & s_slots[b] & {(side, w) for side in "LR" for w in content}), default=(0, 0, ""))
         if best[0] >= 2:
-            out.append((shown.get(a, a), source_shown.get(best[1], best[1])))
+            out.append((shown.get(a, a), source_shown.get(best[2], best[2])))
     return out
 
 
