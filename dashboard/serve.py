@@ -6,7 +6,6 @@ this process, which is the server's: the pages find the models it loaded in ``ex
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 import threading
@@ -14,13 +13,9 @@ import threading
 
 def _announce(state) -> None:
     state.finished.wait()
-    # Streamlit runs a full garbage collection after every script run, and a running job's progress fragment
-    # reruns once a second. With the models loaded that walked ~550k objects under the GIL, 1-3 s each here
-    # (measured), and starved the background job: a 10-s attribution waited over 2 min. The models and imported
-    # pages live as long as the server, so they move out of the collector's sight; the collections stay (they
-    # free the cycles each computation leaves, which was faster than turning them off: measured).
-    gc.collect()
-    gc.freeze()
+    from dashboard.resources import freeze_long_lived
+
+    freeze_long_lived()  # the models live as long as the server: no collection walks them again
     failed = f"; not loaded (they load on first use): {state.error}" if state.error else ""
     print(f"auditlens: models ready in {state.elapsed_s:.1f} s ({', '.join(state.done)}){failed}", file=sys.stderr,
           flush=True)

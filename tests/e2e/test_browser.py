@@ -48,6 +48,7 @@ class Server:
         env = {**os.environ, "AUDITLENS_DATA_DIR": str(self.data_dir), "HF_HUB_OFFLINE": "1",
                "TRANSFORMERS_OFFLINE": "1"}
         env.pop("AUDITLENS_DATABASE_URL", None)
+        env.pop("AUDITLENS_GC_FREEZE", None)  # the server as shipped (the suite turns freezing off for itself)
         self.proc = subprocess.Popen([sys.executable, "-m", "explainers.cli", "serve", "--address", "127.0.0.1",
                                       "--port", str(self.port)], cwd=ROOT, env=env,
                                      stdout=self.log.open("ab"), stderr=subprocess.STDOUT)

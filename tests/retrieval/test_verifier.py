@@ -252,6 +252,15 @@ def test_a_value_where_the_source_has_another_of_its_kind_is_a_contradiction_tha
     assert substitutions("She won the Nobel Prize in Physics in 1905.", prizes, prizes) == [("1905", "1903")]
     assert substitutions("She won the Nobel Prize in Biology in 1911.", prizes, prizes) == [("Biology", "Chemistry")]
     assert not substitutions("She won the Nobel Prize in Physics in 1903.", prizes, prizes)
+    # a number in another form, hedged, rounded, a decade, or a "may" that is no month: no substitution
+    for claim, src in (("The city had 1.5 million people in 2001.", "The city had 1,500,000 people in 2001."),
+                       ("About 1,500 people attended the event.", "In all 1,512 people attended the event."),
+                       ("The firm earned $120 million in profit.", "The firm earned $118.6 million in profit."),
+                       ("She was born in the 1860s in Warsaw.", "She was born in 1867 in Warsaw."),
+                       ("Patients may develop a rash.", "Patients in 2019 developed a rash.")):
+        assert not substitutions(claim, src, src), claim
+    assert substitutions("The firm earned $130 million in profit.", "The firm earned $118.6 million in profit.",
+                         "The firm earned $118.6 million in profit.") == [("130", "118.6")]
     paris = "Marie Curie was born in Paris."
     assert not substitutions("Marie Curie was born in 1867.", paris, paris)
     assert substitutions("Marie Curie was born in Lyon.", paris, paris) == [("Lyon", "Paris")]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import islice
 
 from .lexicon import ANTONYM, CAUSAL, NEGATION_PHRASES, NEGATION_WORDS, QUANTIFIER_WORDS
 from .fusion import ALIGNMENT_FEATURES, LABEL_SIGNALS
@@ -183,7 +184,7 @@ def _slots(text: str, known: set[str], skip_numbers: bool = True) -> dict[str, s
     for name, a, b in spans:
         slot = out.setdefault(name, set())
         for side, rng in (("L", range(a - 1, -1, -1)), ("R", range(b + 1, len(toks)))):
-            kept = [toks[i].norm for i in rng if i not in numbers][:SLOT_REACH]
+            kept = islice((toks[i].norm for i in rng if i not in numbers), SLOT_REACH)
             slot.update((side, w) for w in kept)
     return out
 
@@ -192,7 +193,11 @@ def substitutions(claim: str, sentence: str, evidence: str) -> list[tuple[str, s
     """(claim's value, source's value) pairs: a name or number of the claim that ``evidence`` does not hold,
     whose slot in the claim is the slot of a value of the same kind in ``sentence`` that the claim does not
     hold, by at least two words, one of them a content word or a name ("born in Vienna" against "born in
-    Warsaw", "the Nobel Prize in Physics in 1905" against "... in Physics in 1903 and ... in Chemistry in 1911")."""
+    Warsaw", "the Nobel Prize in Physics in 1905" against "... in Physics in 1903 and ... in Chemistry in 1911").
+
+    A number is no substitution where the claim hedges ("about 1,500"), rounds the source's value ("$120
+    million" for "$118.6 million"), names a decade ("the 1860s") or gives the value in another form ("1.5
+    million" for "1,500,000"); a month name counts only capitalised ("may" is a verb)."""
     known = _names(claim) | _names(sentence)
     c_slots, s_slots = _slots(claim, known), _slots(sentence, known)
     # ties ("in Biology in 1903" against "in Physics in 1903 and ... in Chemistry in 1911") go to the value whose
@@ -201,18 +206,52 @@ def substitutions(claim: str, sentence: str, evidence: str) -> list[tuple[str, s
     e_words, e_values = {t.norm for t in tokens(evidence)}, number_values(evidence)
     c_words = {t.norm for t in tokens(claim)}
     content = {t.norm for t in tokens(claim) if t.content and not t.is_number}
-    shown, source_shown = _spelling(claim, known), _spelling(sentence, known)
+    c_ext, s_ext = _extents(claim, known), _extents(sentence, known)
+    hedged = bool(_HEDGE.search(claim))
     out = []
     for a, slot in c_slots.items():
         number = _is_number_anchor(a)
-        if all(w in e_words for w in a.split()) or (number and number_values(shown.get(a, a)) & e_values):
-            continue  # the evidence holds it (in this or another form)
+        spelled, with_next, glued = c_ext[a]
+        if all(w in e_words for w in a.split()) or not _real_value(a, spelled):
+            continue  # the evidence holds it; or a "may" that is no month
+        if number and (hedged or glued or (number_values(with_next) | number_values(spelled)) & e_values):
+            continue  # hedged, a decade or "5th", or the evidence holds the value in another form
         best = max(((len(slot & s_slots[b]), len(c_near[a] & s_near[b]), b) for b in s_slots
                     if _is_number_anchor(b) == number and not all(w in c_words for w in b.split())
+                    and _real_value(b, s_ext[b][0]) and not (number and _rounds_to(s_ext[b][0], spelled))
                     and slot & s_slots[b] & {(side, w) for side in "LR" for w in content}), default=(0, 0, ""))
         if best[0] >= 2:
-            out.append((shown.get(a, a), source_shown.get(best[2], best[2])))
+            out.append((spelled, s_ext[best[2]][0]))
     return out
+
+
+def _extents(text: str, known: set[str]) -> dict[str, tuple[str, str, bool]]:
+    """Each anchor's (spelling, spelling with the word after it, whether a letter is glued to its end)."""
+    toks = tokens(text)
+    out = {}
+    for name, a, b in _anchor_spans(text, known):
+        start, end = toks[a].start, toks[b].end
+        after = toks[b + 1].end if b + 1 < len(toks) else end
+        out.setdefault(name, (text[start:end], text[start:after], text[end:end + 1].isalpha()))
+    return out
+
+
+def _real_value(anchor: str, spelled: str) -> bool:
+    """A month name is a date only capitalised or beside a number ("May 2019", not "patients may develop")."""
+    return any(ch.isdigit() for ch in anchor) or anchor.split()[0] not in _MONTHS or spelled[:1].isupper()
+
+
+def _rounds_to(source: str, claim: str) -> bool:
+    """The claim's number is the source's rounded to the claim's precision ("120" for "118.6", "1,500" for
+    "1,512")."""
+    try:
+        s_val, c_text = float(source.replace(",", "")), claim.replace(",", "")
+        c_val = float(c_text)
+    except ValueError:
+        return False
+    digits = c_text.lstrip("-0").replace(".", "")
+    sig = len(digits.rstrip("0")) if "." not in c_text else len(digits.lstrip("0"))
+    return s_val != c_val and sig > 0 and float(f"{s_val:.{sig}g}") == c_val
 
 
 def _is_number_anchor(anchor: str) -> bool:
