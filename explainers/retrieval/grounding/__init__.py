@@ -195,12 +195,13 @@ def _verdicts(pending: _Pending, *, nli=None, extra_lm_signals: bool = False, sa
             premise = ev.window.text if ev.window is not None else chunks[0].text
             signals.update(nli.scores(premise, sentence))
         rows.append(signals)
-        results.append((a, b, sentence, signals, ev.unsupported, list(ev.reasons), ev.cited, ev.contradictions))
+        results.append((a, b, sentence, ev, list(ev.reasons)))  # ev.signals gains the NLI's and the LM's
     if lm is not None and extra_lm_signals:
         _add_lm_reasons(lm, question, chunks, answer, results, samples)
     probs = fusion.predict(rows)
     out = []
-    for (a, b, sentence, signals, unsupported, reasons, best, contradictions), p in zip(results, probs):
+    for (a, b, sentence, ev, reasons), p in zip(results, probs):
+        signals, best = ev.signals, ev.cited
         p = float(np.clip(p, 0.0, 1.0))
         label = "supported" if p >= fusion.threshold else "unsupported"
         if label == "unsupported" and _contradicts(signals):
@@ -209,7 +210,7 @@ def _verdicts(pending: _Pending, *, nli=None, extra_lm_signals: bool = False, sa
         if label != "supported":
             # what the evidence says first (on a contradicted claim, what it says otherwise), then the signals
             # that pulled the probability down, with values
-            said = contradictions if label == "contradicted" else []
+            said = ev.contradictions if label == "contradicted" else []
             reasons = (said + _verifier_reasons(signals, chunk.text[best[1]:best[2]] if best else "",
                                                 label == "contradicted") + reasons
                        + fusion.explain_low(signals))
@@ -219,7 +220,7 @@ def _verdicts(pending: _Pending, *, nli=None, extra_lm_signals: bool = False, sa
             sentence=sentence, start=a, end=b, support_probability=p, label=label,
             source_id=chunk.chunk_id if chunk else None, source_span=(best[1], best[2]) if best else None,
             source_text=chunk.text if chunk else "", signals=signals, reasons=tuple(dict.fromkeys(reasons)),
-            unsupported_spans=tuple((a + s, a + e) for s, e in unsupported)))
+            unsupported_spans=tuple((a + s, a + e) for s, e in ev.unsupported)))
     answer_p = float(min(s.support_probability for s in out)) if out else 0.0
     params = {"fusion": fusion.meta.get("name", "")}
     if verifier is not None:
@@ -277,7 +278,8 @@ def _add_lm_reasons(lm, question, chunks, answer, results, samples) -> None:
     reliance = token_reliance(lm, question, [c.text for c in chunks], answer)
     source_words = {t.norm for c in chunks for t in tokens(c.text)}
     sampled = sample_answers(lm, question, [c.text for c in chunks], samples)
-    for a, b, sentence, signals, _, reasons, _, _ in results:
+    for a, b, sentence, ev, reasons in results:
+        signals = ev.signals
         overlapping = [m for (s0, e0), m in masses if s0 < b and e0 > a]
         signals["source_attribution_mass"] = float(np.mean(overlapping)) if overlapping else 0.0
         signals["sampling_consistency"] = sampling_consistency(sentence, sampled)

@@ -124,8 +124,7 @@ def _contexts(text: str, known: set[str], reach: int = 3) -> dict[str, set[tuple
 
 def _spelling(text: str, known: set[str]) -> dict[str, str]:
     """Each anchor's normalised form -> how the text spells it ("tamá böröcz" -> "Tamás Böröcz")."""
-    toks = tokens(text)
-    return {name: text[toks[a].start:toks[b].end] for name, a, b in _anchor_spans(text, known)}
+    return {name: ext[0] for name, ext in _extents(text, known).items()}
 
 
 def role_swaps(claim: str, sentence: str) -> list[str]:
@@ -204,8 +203,9 @@ def substitutions(claim: str, sentence: str, evidence: str) -> list[tuple[str, s
     # slot also holds the claim's numbers
     c_near, s_near = _slots(claim, known, skip_numbers=False), _slots(sentence, known, skip_numbers=False)
     e_words, e_values = {t.norm for t in tokens(evidence)}, number_values(evidence)
-    c_words = {t.norm for t in tokens(claim)}
-    content = {t.norm for t in tokens(claim) if t.content and not t.is_number}
+    c_toks = tokens(claim)
+    c_words = {t.norm for t in c_toks}
+    content = {t.norm for t in c_toks if t.content and not t.is_number}
     c_ext, s_ext = _extents(claim, known), _extents(sentence, known)
     hedged = bool(_HEDGE.search(claim))
     out = []
@@ -232,7 +232,7 @@ def _extents(text: str, known: set[str]) -> dict[str, tuple[str, str, bool]]:
     for name, a, b in _anchor_spans(text, known):
         start, end = toks[a].start, toks[b].end
         after = toks[b + 1].end if b + 1 < len(toks) else end
-        out.setdefault(name, (text[start:end], text[start:after], text[end:end + 1].isalpha()))
+        out[name] = (text[start:end], text[start:after], text[end:end + 1].isalpha())  # the last, as spelled
     return out
 
 
