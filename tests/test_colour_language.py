@@ -213,6 +213,7 @@ def test_triage_bands_use_the_label_colours_in_the_app_and_the_run_report():
     expected = [LABEL_SOLID_CSS[k] for k in ("unsupported", "unsupported", "contradicted", "contradicted", "supported")]
     figure = histogram_figure(stats, TriagePolicy(flag_below=0.4, accept_above=0.8))
     assert list(figure.data[0].marker.color) == expected
+    assert figure.layout.xaxis.tickformat == ".0%"  # support reads in percent here as in the tables
     assert [b["fill"] for b in histogram_svg(stats, flag_below=0.4, accept_above=0.8)["bars"]] == expected
 
 

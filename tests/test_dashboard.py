@@ -119,6 +119,16 @@ def test_review_queue_filters_opens_and_records_an_edit_as_a_new_version(embedde
     at.text_input(key="queue_reviewer").set_value("bo").run()
     assert len(at.dataframe[0].value) == 1
     at.text_input(key="queue_reviewer").set_value("").run()
+    # the support filter is in percent, like the column it filters
+    support = db.load_report(first).grounding.answer_support_probability
+    slider = at.slider(key="queue_support")
+    assert slider.value == (0, 100) and slider.max == 100
+    above = min(100, 5 * (int(support * 100) // 5 + 1))
+    slider.set_value((above, 100)).run()
+    assert at.info and "No saved audit matches" in at.info[0].value
+    at.slider(key="queue_support").set_value((5 * (int(support * 100) // 5), above)).run()
+    assert len(at.dataframe[0].value) == 2
+    at.slider(key="queue_support").set_value((0, 100)).run()
     at.selectbox(key="queue_open").set_value(first).run()
     assert at.header[0].value.startswith(f"Audit {first}")
     fixed = "The Great Barrier Reef lies in the Coral Sea off Queensland, Australia."

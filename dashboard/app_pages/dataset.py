@@ -101,7 +101,8 @@ event = st.dataframe(shown, hide_index=True, on_select="rerun", selection_mode="
                          "support": support_column(format="percent"),
                          "risk": st.column_config.NumberColumn("risk", format="%.2f"),
                          "why": st.column_config.TextColumn("why", width="large",
-                                                            help="The weakest flagged sentence and its first reason")})
+                                                            help="The weakest flagged sentence and its first reason; with none "
+                                                            "flagged, the weakest sentence's support and reason")})
 st.caption(f"{len(shown):,} of {len(df):,} answers, riskiest first (click a column to sort). Click a row, or pick "
            "one below, to open it in the Review queue and leave a verdict.")
 

@@ -79,7 +79,7 @@ def grounding_summary(grounding: Grounding) -> None:
         if s.label != "supported":
             reasons = "; ".join(s.reasons[:2]) if s.reasons else "no reason recorded"
             st.markdown(f":{BACKGROUND[s.label]}-background[{md_escape(s.label)}] sentence {k} "
-                        f"({percent(s.support_probability)}): {md_escape(reasons)}")
+                        f"(support {percent(s.support_probability)}): {md_escape(reasons)}")
 
 
 def grounding_details(grounding: Grounding, key: str) -> None:

@@ -14,11 +14,11 @@ def histogram_figure(stats: RunStats, policy: TriagePolicy) -> go.Figure:
     centres = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
     colours = [triage_css(c, policy.flag_below, policy.accept_above) for c in centres]
     fig = go.Figure(go.Bar(x=centres, y=list(stats.histogram_counts), width=[b - a for a, b in zip(edges, edges[1:])],
-                           marker_color=colours, hovertemplate="support %{x:.2f}: %{y} answers<extra></extra>"))
+                           marker_color=colours, hovertemplate="support %{x:.0%}: %{y} answers<extra></extra>"))
     for x, text in ((policy.flag_below, "flag"), (policy.accept_above, "auto-accept")):
         fig.add_vline(x=x, line_dash="dash", line_color="#444", annotation_text=text)
     fig.update_layout(title="Answer support", height=320, margin=dict(l=10, r=10, t=40, b=10), bargap=0.05,
-                      xaxis=dict(range=[0, 1], title="support probability"), yaxis=dict(title="answers"))
+                      xaxis=dict(range=[0, 1], title="support", tickformat=".0%"), yaxis=dict(title="answers"))
     return fig
 
 

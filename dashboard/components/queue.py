@@ -26,7 +26,8 @@ def filtered_audits(store, key: str) -> pd.DataFrame:
         c1, c2, c3, c4 = st.columns(4)
         verdict = c1.selectbox("Verdict", VERDICT_CHOICES, key=f"{key}_verdict")
         reviewer = c2.text_input("Reviewer or author contains", max_chars=200, key=f"{key}_reviewer")
-        support = c3.slider("Support probability", 0.0, 1.0, (0.0, 1.0), step=0.05, key=f"{key}_support")
+        # in percent, like the support columns it filters
+        support = c3.slider("Support", 0, 100, (0, 100), step=5, format="%d%%", key=f"{key}_support")
         sort = c4.selectbox("Sort", list(SORTS), key=f"{key}_sort")
         today = dt.datetime.now(dt.timezone.utc).date()
         dates = st.date_input("Created between", (today - dt.timedelta(days=365), today), key=f"{key}_dates")
@@ -40,9 +41,9 @@ def filtered_audits(store, key: str) -> pd.DataFrame:
         needle = reviewer.strip().lower()
         df = df[df["reviewer"].str.lower().str.contains(needle, regex=False)
                 | df["created by"].str.lower().str.contains(needle, regex=False)]
-    lo, hi = support
+    lo, hi = support[0] / 100, support[1] / 100
     s = df["support"]
-    df = df[s.isna() & (lo == 0.0) | ((s >= lo) & (s <= hi))]
+    df = df[s.isna() & (lo == 0.0) | ((s >= lo - 1e-9) & (s <= hi + 1e-9))]
     if isinstance(dates, (tuple, list)) and len(dates) == 2:
         created = pd.to_datetime(df["created"], utc=True).dt.date
         df = df[(created >= dates[0]) & (created <= dates[1])]

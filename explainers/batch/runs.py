@@ -68,7 +68,7 @@ class Item:
     latest_verdict: str | None = None
     latest_reviewer: str | None = None
     assigned: tuple[str, ...] = field(default_factory=tuple)
-    reason: str = ""  # why the weakest flagged sentence is flagged ("" when none is, or written before 0004)
+    reason: str = ""  # flag_reason: the weakest (flagged) sentence and why ("" when written before 0004)
 
 
 # How grounding's reasons say "the source says otherwise" (grounding/__init__.py and grounding/alignment.py).
@@ -79,16 +79,21 @@ _CONTRADICTION_CUES = ("reads a contradiction", "finds a contradiction", "negati
 
 
 def flag_reason(grounding, limit: int = 300) -> str:
-    """The weakest flagged sentence's label and first reason, quoted: what the Dataset page shows per answer."""
-    flagged = [s for s in grounding.sentences if s.label != "supported"] if grounding is not None else []
-    if not flagged:
+    """The weakest flagged sentence's label and first reason, quoted: what the Dataset page shows per answer. With
+    no sentence flagged, the weakest sentence's support and first reason ("" only with no sentence at all)."""
+    sentences = list(grounding.sentences) if grounding is not None else []
+    if not sentences:
         return ""
-    s = min(flagged, key=lambda s: s.support_probability)
+    flagged = [s for s in sentences if s.label != "supported"]
+    s = min(flagged or sentences, key=lambda s: s.support_probability)
     quote = s.sentence if len(s.sentence) <= 80 else s.sentence[:79] + "…"
     reasons = list(s.reasons)
     if s.label == "contradicted":  # the reason that says what the source says otherwise, not a word count
         reasons.sort(key=lambda r: not any(cue in r for cue in _CONTRADICTION_CUES))
-    text = f"{s.label}: '{quote}': {reasons[0] if reasons else 'no reason recorded'}"
+    # an answer with no flagged sentence still says what holds its support where it is (an "uncertain" one at
+    # 54 % had an empty why): its weakest sentence, with that sentence's support
+    head = s.label if flagged else f"weakest sentence supported at {s.support_probability:.0%}"
+    text = f"{head}: '{quote}': {reasons[0] if reasons else 'no reason recorded'}"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -149,14 +149,14 @@ td,th{padding:2px 6px;border:1px solid #ddd;vertical-align:top}.muted{color:#666
 <table><tr><th>answers</th><td>{{ s.n_items }}</td></tr><tr><th>bad rows skipped</th><td>{{ s.n_bad_rows }}</td></tr>
 {% for k, v in s.status_counts.items() %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}
 <tr><th>flagged share</th><td>{{ "%.1f"|format(100 * s.flagged_share) }} %</td></tr></table>
-<p class="muted">Triage: flagged below {{ run.policy.flag_below }}, auto-accepted at or above {{ run.policy.accept_above }},
+<p class="muted">Triage: flagged below {{ "%.0f"|format(100 * run.policy.flag_below) }} % support, auto-accepted at or above {{ "%.0f"|format(100 * run.policy.accept_above) }} %,
 {{ "%.0f"|format(100 * run.policy.spot_check_share) }} % of those spot-checked.</p>
 <h2>Answer support</h2>
 <svg xmlns="http://www.w3.org/2000/svg" width="{{ hist.width }}" height="{{ hist.height }}" role="img" aria-label="histogram of answer support">
 <line x1="40" y1="{{ hist.base }}" x2="{{ hist.width - 10 }}" y2="{{ hist.base }}" stroke="#444"/>
 {% for b in hist.bars %}<rect x="{{ b.x }}" y="{{ b.y }}" width="{{ b.w }}" height="{{ b.h }}" fill="{{ b.fill }}"><title>{{ b.title }}</title></rect>
 {% endfor %}{% for t in hist.ticks %}<text x="{{ t.x }}" y="{{ hist.base + 14 }}" text-anchor="middle">{{ t.label }}</text>{% endfor %}
-<text x="36" y="18" text-anchor="end">{{ hist.max }}</text><text x="{{ hist.width / 2 }}" y="{{ hist.height - 2 }}" text-anchor="middle">support probability (answers per bin)</text>
+<text x="36" y="18" text-anchor="end">{{ hist.max }}</text><text x="{{ hist.width / 2 }}" y="{{ hist.height - 2 }}" text-anchor="middle">support (answers per bin)</text>
 </svg>
 {% if s.labels %}<h2>Against the data's labels</h2>
 <p>{{ s.labels.n }} labelled answers ({{ s.labels.n_supported }} supported):
@@ -171,14 +171,14 @@ balanced accuracy {{ "%.3f"|format(s.labels.balanced_accuracy) }} at {{ s.labels
 <text x="12" y="{{ rel.size / 2 + 10 }}" transform="rotate(-90 12 {{ rel.size / 2 + 10 }})" text-anchor="middle">share labelled supported</text>
 </svg>{% endif %}
 <h2>By model</h2><table><tr><th>model</th><th>answers</th><th>flagged</th><th>mean support</th></tr>
-{% for r in s.by_model %}<tr><td>{{ r.name }}</td><td>{{ r.answers }}</td><td>{{ r.flagged }} ({{ "%.0f"|format(100 * r.flagged_share) }} %)</td><td>{{ "%.2f"|format(r.mean_support) if r.mean_support is not none else "" }}</td></tr>{% endfor %}</table>
+{% for r in s.by_model %}<tr><td>{{ r.name }}</td><td>{{ r.answers }}</td><td>{{ r.flagged }} ({{ "%.0f"|format(100 * r.flagged_share) }} %)</td><td>{{ "%.0f %%"|format(100 * r.mean_support) if r.mean_support is not none else "" }}</td></tr>{% endfor %}</table>
 <h2>By source document</h2><table><tr><th>source</th><th>answers</th><th>flagged</th><th>mean support</th></tr>
-{% for r in s.by_source %}<tr><td>{{ r.name }}</td><td>{{ r.answers }}</td><td>{{ r.flagged }} ({{ "%.0f"|format(100 * r.flagged_share) }} %)</td><td>{{ "%.2f"|format(r.mean_support) if r.mean_support is not none else "" }}</td></tr>{% endfor %}</table>
+{% for r in s.by_source %}<tr><td>{{ r.name }}</td><td>{{ r.answers }}</td><td>{{ r.flagged }} ({{ "%.0f"|format(100 * r.flagged_share) }} %)</td><td>{{ "%.0f %%"|format(100 * r.mean_support) if r.mean_support is not none else "" }}</td></tr>{% endfor %}</table>
 <h2>Riskiest answers</h2>
 <table><tr><th>risk</th><th>status</th><th>row</th><th>question</th><th>answer</th><th>flagged sentences</th><th>verdict</th></tr>
 {% for it in riskiest %}<tr><td>{{ "%.2f"|format(it.item.risk) }}</td><td>{{ it.item.status }}</td><td>{{ it.item.row_id }} (line {{ it.item.line_no }})</td>
 <td>{{ it.item.question }}</td><td>{{ it.item.answer }}</td>
-<td>{% for sen in it.flagged %}<div class="flag">{{ sen.sentence }} <span class="muted">({{ sen.label }}, {{ "%.2f"|format(sen.support_probability) }}{% if sen.reasons %}: {{ sen.reasons|join("; ") }}{% endif %})</span></div>{% endfor %}</td>
+<td>{% for sen in it.flagged %}<div class="flag">{{ sen.sentence }} <span class="muted">({{ sen.label }}, {{ "%.0f %%"|format(100 * sen.support_probability) }}{% if sen.reasons %}: {{ sen.reasons|join("; ") }}{% endif %})</span></div>{% endfor %}</td>
 <td>{{ it.item.latest_verdict or "" }}{% if it.item.latest_reviewer %} ({{ it.item.latest_reviewer }}){% endif %}</td></tr>{% endfor %}</table>
 {% if bad %}<h2>Bad rows (first {{ bad|length }} of {{ s.n_bad_rows }})</h2><table><tr><th>line</th><th>id</th><th>reason</th></tr>
 {% for b in bad %}<tr><td>{{ b.line_no }}</td><td>{{ b.row_id or "" }}</td><td>{{ b.reason }}</td></tr>{% endfor %}</table>{% endif %}
@@ -200,8 +200,8 @@ def histogram_svg(stats: RunStats, flag_below: float = 0.5, accept_above: float 
         centre = (lo + hi) / 2  # coloured by the triage band the bin falls in
         fill = triage_css(centre, flag_below, accept_above)
         bars.append({"x": round(left + k * bar_w + 1, 1), "y": round(base - h, 1), "w": round(bar_w - 2, 1),
-                     "h": round(h, 1), "fill": fill, "title": f"{lo:.1f}-{hi:.1f}: {c} answers"})
-    ticks = [{"x": round(left + k * plot_w / 5, 1), "label": f"{k / 5:.1f}"} for k in range(6)]
+                     "h": round(h, 1), "fill": fill, "title": f"{lo:.0%}-{hi:.0%}: {c} answers"})
+    ticks = [{"x": round(left + k * plot_w / 5, 1), "label": f"{k * 20}%"} for k in range(6)]
     return {"width": width, "height": height, "base": base, "bars": bars, "ticks": ticks, "max": top}
 
 

@@ -56,8 +56,9 @@ def test_dataset_page_shows_a_run_and_opens_the_riskiest_answer_for_a_verdict(ru
     assert set(table["status"]) <= {"flagged", "uncertain", "spot_check"}
     # every flag says why, beside the score: the weakest flagged sentence, its label and first reason
     assert list(table.columns[:4]) == ["risk", "status", "support", "why"]
-    for it in items:
-        assert bool(it.reason) == (it.n_flagged_sentences > 0), it
+    for it in items:  # with nothing flagged, the weakest sentence's support and reason
+        assert it.reason.startswith("weakest sentence supported at ") == (it.n_flagged_sentences == 0), it
+        assert "': " in it.reason, it
     flagged = table[table["status"] == "flagged"]
     assert len(flagged) and all(w.split(":")[0] in ("unsupported", "contradicted") and "': " in w for w in flagged["why"])
     riskiest = items[0]
@@ -108,8 +109,12 @@ def test_a_contradicted_answer_is_explained_by_what_the_source_says_not_a_word_c
     # the reason quotes what the source says instead
     assert why.startswith("contradicted: 'Marie Curie was not born in Warsaw.': ") and \
         "'Marie Curie was born in Warsaw in 1867.'" in why, why
-    assert flag_reason(ground("Marie Curie was born in Warsaw in 1867.", [source], embedder=embedder,
-                              verifier=verifier)) == ""
+    # an answer with nothing flagged still says what its support rests on (an uncertain one had an empty why)
+    supported = ground("Marie Curie was born in Warsaw in 1867.", [source], embedder=embedder, verifier=verifier)
+    assert supported.sentences[0].label == "supported"
+    assert flag_reason(supported) == (f"weakest sentence supported at {supported.sentences[0].support_probability:.0%}"
+                                      f": 'Marie Curie was born in Warsaw in 1867.': {supported.sentences[0].reasons[0]}")
+    assert flag_reason(Grounding("", (), 0.0)) == ""
     # a Dataset row read "contradicted: '...': 1 of 5 content words are in no source": the swap is the reason
     swapped = SentenceGrounding("Stark won more titles.", 0, 22, 0.1, "contradicted", reasons=(
         "1 of 5 content words are in no source", "roles look swapped (Stark / Lee): the source pairs them the other "

@@ -65,6 +65,10 @@ def test_every_export_of_a_run(exported_run, tmp_path, capsys):
     assert "<script" not in html and "onerror=alert" not in html.replace("onerror=alert(1)&gt;", "")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert html.count("<svg") == 2  # histogram and reliability diagram (the data had labels)
+    # support reads in percent, as on the app's pages: thresholds, histogram ticks, mean and flagged support
+    assert "flagged below 50 % support, auto-accepted at or above 80 %" in html
+    assert ">0%</text>" in html and ">100%</text>" in html and ">0.2</text>" not in html
+    assert re.search(r"<td>\d+ %</td></tr>", html) and not re.search(r"\(((un)?supported|contradicted), 0\.\d\d", html)
     assert not re.search(r"(src|href)=\"?(https?:|//)", html)  # nothing fetched
 
     labelled = load_labelled(out["reviewed"])  # the format eval-grounding reads

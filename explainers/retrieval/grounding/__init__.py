@@ -257,8 +257,8 @@ def _verifier_reasons(signals: dict[str, float], cited: str, contradicted: bool 
             out.append(f"the claim verifier reads a contradiction ({signals['verifier_contradiction']:.0%}); "
                        f"the source says: '{quote}'")
         elif signals.get("verifier_entailment", 1.0) < 0.5:
-            out.append(f"the claim verifier finds no source passage that states it (best "
-                       f"{signals['verifier_entailment']:.0%})")
+            out.append(f"the claim verifier finds no source passage that states it (its best passage entails "
+                       f"it {signals['verifier_entailment']:.0%})")
     return out
 
 
