@@ -305,3 +305,28 @@ def test_lm_signals_never_make_up_a_question(lm):
             signal()
     with pytest.raises(EmptyInputError, match="question"):  # refused, whichever LM signal asks first
         ground("It is 330 metres tall.", SOURCES, "", lm=lm, extra_lm_signals=True)
+
+
+@pytest.mark.parametrize("answer, claim", [
+    ("According to the passage, the judge awarded 48,000 pounds.", "the judge awarded 48,000 pounds."),
+    ("The text states that the bridge opened in 1932.", "the bridge opened in 1932."),
+    ("The documentation states that a failed chunk is retried three times.", "a failed chunk is retried three times."),
+    ("The release notes say the team would prefer a late release.", "the team would prefer a late release."),
+    ("The study found that the drug lowered blood pressure.", "the drug lowered blood pressure."),
+    ("As the article explains, the comet returns every 76 years.", "the comet returns every 76 years."),
+])
+def test_a_reporting_frame_is_not_part_of_the_claim(answer, claim):
+    """A summary's framing words ('According to the passage, ...') say where a claim comes from, not what it is:
+    the claim checked against the sources starts after them."""
+    from explainers.retrieval.grounding.claims import answer_sentences
+
+    (a, b), = answer_sentences(answer)
+    assert answer[a:b] == claim
+
+
+@pytest.mark.parametrize("answer", ["The text is short.", "The study found nothing.", "The report says so.",
+                                    "Notes say little about it."])
+def test_a_sentence_about_the_document_itself_is_kept_whole(answer):
+    from explainers.retrieval.grounding.claims import answer_sentences
+
+    assert answer_sentences(answer) == [(0, len(answer))]

@@ -9,13 +9,15 @@ from ...text.aggregate import sentence_spans
 _CLAUSE = re.compile(r";\s+|,\s+(?:and|but|while|whereas)\s+|\s+(?:and|but)\s+(?=(?:it|he|she|they|this|that|the)\b)")
 
 
-_DOC = r"(?:source|sources|passage|text|article|document|report|study|paper|summary|author|authors|writer|researchers)"
+_DOC = (r"(?:source|sources|passage|text|article|document|documentation|docs|manual|guide|release notes|notes|"
+        r"excerpt|context|paragraph|record|records|report|study|paper|summary|author|authors|writer|researchers)")
 _FRAME = re.compile(
     r"(?:according to (?:the|this|that) " + _DOC + r",?\s+"
     r"|(?:the|this) " + _DOC + r" (?:also )?(?:says|said|states|stated|notes|noted|explains|explained|describes|"
     r"described|reports|reported|mentions|mentioned|claims|argues|suggests|shows|showed|indicates|highlights|adds|"
-    r"writes|points out|makes clear)(?: that)?,?\s+"
-    r"|as (?:the|this) " + _DOC + r" (?:says|states|notes|explains|describes|reports|mentions|puts it),?\s+"
+    r"writes|points out|makes clear|finds|found|concludes|concluded|say|state|note|explain|describe|report|mention|"
+    r"show|suggest|indicate|find|conclude)(?: that)?,?\s+"
+    r"|as (?:the|this) " + _DOC + r" (?:says|states|notes|explains|describes|reports|mentions|puts it|shows),?\s+"
     r"|it is (?:reported|stated|noted|explained|mentioned) that\s+"
     r"|in (?:the|this) " + _DOC + r",\s+)", re.IGNORECASE)
 
