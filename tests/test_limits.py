@@ -63,6 +63,23 @@ def test_integrated_gradients_retries_smaller_step_chunks_after_oom(lm, france, 
     assert np.allclose(got.scores, expected.scores, rtol=1e-5, atol=1e-8)
 
 
+def test_integrated_gradients_in_small_graphs_reports_each_and_gives_the_same_scores(lm, france, monkeypatch):
+    """Steps run in graphs of at most max_grad_rows(lm) rows, with a progress report (where a Stop or a time
+    limit acts) before each: on a CPU 4096 rows, so a Stop waits seconds, not a minute; the scores do not
+    depend on it."""
+    assert gradient.max_grad_rows(lm) == (gradient.CPU_GRAD_ROWS if lm.device.type == "cpu" else
+                                          gradient.MAX_GRAD_ROWS)
+    expected = explain(lm, france, "integrated_gradients", "sentence", n_steps=8)
+    seq_len = france.n_prompt + france.n_answer
+    monkeypatch.setattr(gradient, "max_grad_rows", lambda _lm: 3 * seq_len)  # 3 of the 10 points per graph
+    reports = []
+    got = explain(lm, france, "integrated_gradients", "sentence", n_steps=8,
+                  progress=lambda f, m="": reports.append(m))
+    assert sum(m.startswith("gradients") for m in reports) >= 4  # one before each of the 4 graphs, at least
+    assert reports[-1].endswith(f"/{4 * expected.scores.shape[0]}")  # the count names every graph's VJPs
+    assert np.allclose(got.scores, expected.scores, rtol=1e-5, atol=1e-8)
+
+
 def test_a_time_limit_stops_a_long_run_with_a_clear_error(lm, france):
     with pytest.raises(TimeLimitError, match="time limit of 1e-06 s"):
         explain(lm, france, "shapley_sampling", "token", n_samples=4,
