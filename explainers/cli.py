@@ -108,7 +108,27 @@ class _Bar:
         sys.stderr.flush()
 
 
+def _check_listen(address: str, port: int) -> None:
+    """The address resolves and the port is free, said in one line before Streamlit starts (it would print a
+    traceback for an unknown host)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise InputError(f"--address {address!r}: not an address this machine can listen on ({exc})") from None
+    family, kind, proto, _, where = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will: TIME_WAIT is no conflict
+        try:
+            sock.bind(where)
+        except OSError as exc:
+            raise InputError(f"cannot listen on {address}:{port} ({exc.strerror or exc}); is the dashboard already "
+                             "running there? Choose another --port") from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    _check_listen(args.address, args.port)
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     # dashboard.serve is Streamlit's command line plus a thread that loads the default models from the start.
     cmd = [sys.executable, "-m", "dashboard.serve", "run", str(app), "--server.address", args.address,
@@ -238,6 +258,11 @@ def cmd_index(args: argparse.Namespace) -> int:
     from .retrieval.ingest import ingest_files
 
     directory = check_index_target(args.index)  # before any work: never replace what is not an index
+    parent = directory.parent
+    if not parent.is_dir():  # as every other output: no folders made up along a mistyped path
+        raise ExplainerError(f"--index {args.index}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK) or not _can_create_in(parent):
+        raise ExplainerError(f"--index {args.index}: the folder {parent} is not writable")
     docs, chunks, errors = ingest_files(args.docs, max_chars=args.max_chars)
     if not docs:
         raise ExplainerError("no document could be read: " + "; ".join(map(str, errors)))
@@ -337,6 +362,14 @@ def cmd_train_verifier(args: argparse.Namespace) -> int:
             raise ExplainerError(f"passage file not found: {f}")
     out = Path(args.out)
     fusion_target = out.with_name("grounding_fusion_verifier.json")
+    if not args.fusion_only:
+        # training writes the adapter through <out>.tmp and its card beside it as <out stem>.json: both checked
+        # here, before an hour of training, like every other output
+        if out.suffix != ".safetensors":
+            raise ExplainerError(f"--out {args.out}: the adapter is a safetensors file; end the name with "
+                                 ".safetensors (its card is written beside it as .json)")
+        check_output(str(out.with_suffix(".json")), args.force, "the verifier's card")
+        check_output(str(out.with_name(out.name + ".tmp")), args.force, "the adapter's temporary file")
     if not args.no_fusion:
         check_output(str(fusion_target), args.force, "the fusion file")
     bar = _Bar(True)
@@ -509,7 +542,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from .store import Store
 
     started = time.perf_counter()
-    info = Store(args.database).backup(args.out, replace=args.force)
+    info = Store(args.database, create=False).backup(args.out, replace=args.force)
     print(f"backed up {info['audits']} audits and {info['verdicts']} verdicts to {args.out} "
           f"({time.perf_counter() - started:.2f} s, integrity {info['integrity']})")
     return 0
@@ -768,6 +801,15 @@ def check_outputs(args: argparse.Namespace) -> None:
         value = getattr(args, name, None)
         if isinstance(value, str):
             check_output(value, getattr(args, "force", False), "--" + name.replace("_", "-"))
+    seen: dict[Path, str] = {}  # two outputs on one path: the second would silently replace the first
+    for name in (*OUTPUT_ARGS, "csv", "reviewed"):
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value.strip():
+            where = Path(value).resolve()
+            if where in seen:
+                raise ExplainerError(f"--{seen[where]} and --{name.replace('_', '-')} name the same file ({value}); "
+                                     "give each output its own file")
+            seen[where] = name.replace("_", "-")
     if args.command == "gradcam" and Path(args.out).suffix.lower() not in OVERLAY_FORMATS:
         raise ExplainerError(f"--out {args.out}: the overlay is an image; end the name with "
                              f"{', '.join(OVERLAY_FORMATS)}")

@@ -162,8 +162,46 @@ class StoredAudit:
         return store.load_report(self.id)
 
 
+# Tables that make a SQLite file ours to open: a store from before migrations has audits and verdicts only.
+_OUR_TABLES = frozenset({"alembic_version", "audits", "verdicts"})
+
+
+def _check_sqlite_file(path: str, create: bool) -> None:
+    """Refuse a SQLite file that is not a review store before anything connects to it: connecting switches the
+    file to WAL mode and the migrations add tables, so a stranger's database (or a mistyped path, for a command
+    that only reads) must be refused first. A missing file is created only with ``create``."""
+    import sqlite3
+
+    target = Path(path)
+    if not target.exists():
+        if not create:
+            raise InputError(f"no review store at {path}: check the --database URL (this command reads a store "
+                             "that audit-batch or the dashboard has written; it does not create one)")
+        return
+    if target.is_dir():
+        raise InputError(f"{path} is a folder, not a review store file")
+    if target.stat().st_size == 0:
+        if not create:
+            raise InputError(f"no review store at {path}: the file is empty")
+        return  # nothing in it to lose (and a store being created by another process starts empty)
+    try:
+        conn = sqlite3.connect(f"{target.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise InputError(f"cannot open the database {path}: {exc}; it is left as it is") from None
+    if tables and not tables & _OUR_TABLES:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise InputError(f"{path} is another application's database (tables {shown}), not a review store; "
+                         "AuditLens does not write into it: choose another file")
+
+
 class Store:
-    def __init__(self, url: str | None = None):
+    def __init__(self, url: str | None = None, create: bool = True):
+        """Open the review store at ``url`` (upgrading its schema). With ``create=False`` a SQLite file that does
+        not exist is refused instead of created: the commands that only read or update a store pass that."""
         from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
         self.url = url or default_url()
@@ -173,7 +211,13 @@ class Store:
             # the URL itself is not echoed: it may hold a password
             raise InputError(f"not a usable database URL ({type(exc).__name__}); expected e.g. "
                              "sqlite:////path/audits.db or postgresql+psycopg://user@host/db") from None
+        except ImportError as exc:  # the URL names a driver that is not installed (mysql://, +asyncpg, ...)
+            raise InputError(f"the database driver this URL names is not installed ({exc}); install it, or use "
+                             "sqlite:////path/audits.db or postgresql+psycopg://user@host/db") from None
         if self.engine.dialect.name == "sqlite":
+            database = self.engine.url.database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                _check_sqlite_file(database, create)
             _sqlite_pragmas(self.engine)
         try:
             from .migrations import upgrade

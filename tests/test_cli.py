@@ -218,7 +218,23 @@ def test_backup_replaces_only_with_force_and_touches_nothing_else(tmp_path, caps
 # touched. {d} is a folder of such files (made by _bad_files), {o} a folder for outputs.
 DEEP = "[" * 100_000 + "]" * 100_000
 MANIFEST = '{"version": 1, "embedding_model": "all-minilm-l6-v2", "dimension": 384, "chunks": 1}'
+def _foreign_db() -> bytes:
+    """Another application's SQLite database: a store command must leave it exactly as it is."""
+    import sqlite3
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        conn = sqlite3.connect(f"{folder}/f.db")
+        conn.execute("CREATE TABLE contacts (name TEXT)")
+        conn.execute("INSERT INTO contacts VALUES ('ana')")
+        conn.commit()
+        conn.close()
+        with open(f"{folder}/f.db", "rb") as fh:
+            return fh.read()
+
+
 BAD_FILES = {
+    "foreign.db": _foreign_db(), "card.json": b"someone's notes, beside where an adapter would go",
     "empty.txt": b"", "empty.md": b"", "binary.bin": bytes(range(256)) * 4, "binary.txt": b"\x00\x01\x02text",
     "latin1.txt": "café au lait".encode("latin-1"), "latin1.jsonl": '{"knowledge": "café"}'.encode("latin-1"),
     "doc.md": b"The Eiffel Tower is 330 metres tall.", "image.png": b"\x89PNG\r\n\x1a\n" + b"\x00" * 40,
@@ -401,6 +417,40 @@ BAD_CLI = {
     "backup-out-missing-folder": ["backup", "{o}/missing/b.db", "--database", "sqlite:///{o}/s.db"],
     "backup-out-unwritable": ["backup", "/proc/auditlens-test.db", "--database", "sqlite:///{o}/s.db"],
     "backup-out-empty-name": ["backup", "", "--database", "sqlite:///{o}/s.db"],
+    # the review store: another application's database, an empty file and a mistyped path are never written
+    # (connecting alone would switch a SQLite file to WAL mode); a driver that is not installed is named
+    "backup-foreign-db": ["backup", "{o}/b.db", "--database", "sqlite:///{d}/foreign.db"],
+    "triage-foreign-db": ["triage", "--run", "x", "--database", "sqlite:///{d}/foreign.db"],
+    "triage-empty-file": ["triage", "--run", "x", "--database", "sqlite:///{d}/empty.txt"],
+    "triage-mistyped-path": ["triage", "--run", "x", "--database", "sqlite:///{o}/typo.db"],
+    "export-mistyped-path": ["export", "--run", "x", "--json", "{o}/r.json", "--database", "sqlite:///{o}/typo.db"],
+    "assign-store-folder": ["assign", "--run", "x", "--reviewers", "ana", "--database", "sqlite:///{d}/somedir"],
+    "triage-driver-missing": ["triage", "--run", "x", "--database", "mysql://u@localhost/db"],
+    "audit-batch-foreign-db": ["audit-batch", "{d}/two.jsonl", "--run", "r", "--verifier", "none",
+                               "--database", "sqlite:///{d}/foreign.db"],
+    # audit-batch: the data and the options are checked before the store is created or a run named
+    "audit-batch-not-parquet": ["audit-batch", "{d}/image.png", "--format", "parquet", "--run", "r",
+                                "--database", "sqlite:///{o}/s.db"],
+    "audit-batch-unknown-fusion": ["audit-batch", "{d}/two.jsonl", "--run", "r", "--fusion", "nosuch",
+                                   "--verifier", "none", "--database", "sqlite:///{o}/s.db"],
+    "audit-batch-unknown-fusion-workers": ["audit-batch", "{d}/two.jsonl", "--run", "r", "--fusion", "nosuch",
+                                           "--workers", "2", "--database", "sqlite:///{o}/s.db"],
+    "audit-batch-verifier-not-safetensors": ["audit-batch", "{d}/two.jsonl", "--run", "r", "--verifier",
+                                             "{d}/existing.json", "--database", "sqlite:///{o}/s.db"],
+    "audit-batch-unknown-method": ["audit-batch", "{d}/two.jsonl", "--run", "r", "--verifier", "none",
+                                   "--attribute", "all", "--method", "nosuch", "--database", "sqlite:///{o}/s.db"],
+    "audit-batch-data-folder": ["audit-batch", "{d}/somedir", "--run", "r", "--database", "sqlite:///{o}/s.db"],
+    "ground-verifier-not-safetensors": GROUND + ["--verifier", "{d}/existing.json"],
+    # two outputs on one file: the second would replace the first
+    "attribute-json-and-html-one-file": TEXT_CMD + ["--json", "{o}/x", "--html", "{o}/x"],
+    "export-json-and-csv-one-file": ["export", "--run", "x", "--json", "{o}/x", "--csv", "{o}/x",
+                                     "--database", "sqlite:///{o}/s.db"],
+    # train-verifier: its card (<out>.json) and temporary file are outputs too
+    "train-out-not-safetensors": ["train-verifier", "--passages", "{d}/two.jsonl", "--out", "{o}/v.json"],
+    "train-card-exists": ["train-verifier", "--passages", "{d}/two.jsonl", "--no-fusion", "--out",
+                          "{d}/card.safetensors"],
+    "index-missing-parent": ["index", "{d}/doc.md", "--index", "{o}/no/such/idx"],
+    "serve-unknown-address": ["serve", "--address", "no.such.host.invalid", "--port", "18599"],
 }
 
 
@@ -603,3 +653,15 @@ def lm_embedder():
     from explainers.models import load_embedder
 
     return load_embedder()
+
+
+def test_serve_on_a_port_in_use_is_one_line_and_exit_2(capsys):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--address", "127.0.0.1", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err and "Traceback" not in err

@@ -57,6 +57,23 @@ class Detector:
     def __init__(self, options: BatchOptions, embedder=None, verifier=None, lm=None, fusion=None):
         self.options, self.embedder, self.verifier, self.lm, self.fusion = options, embedder, verifier, lm, fusion
 
+    @staticmethod
+    def check(options: BatchOptions) -> None:
+        """What ``load`` would refuse in the options (a named fusion, an adapter file, the method), checked before a
+        run is created: a refused run would otherwise keep its name, and a worker process would fail unseen."""
+        from ..models import load_verifier
+
+        if options.fusion:
+            from .calibrate import load_named_fusion
+
+            _check_fusion(load_named_fusion(options.fusion), options.verifier != "none", options.with_lm)
+        if options.verifier not in ("default", "none"):
+            load_verifier(options.verifier)  # once per process: the local backend's load reuses it
+        if options.attribute != "none":
+            from ..registry import check_params
+
+            check_params("text", options.method, {})
+
     @classmethod
     def load(cls, options: BatchOptions) -> "Detector":
         from ..models import load_embedder, load_lm, load_verifier

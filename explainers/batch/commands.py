@@ -7,11 +7,12 @@ import math
 import os
 
 
-def _runs(args):
+def _runs(args, create: bool = False):
+    """The run store; only audit-batch creates one (a mistyped --database for the others is refused)."""
     from ..store import Store
     from .runs import RunStore
 
-    return RunStore(Store(args.database))
+    return RunStore(Store(args.database, create=create))
 
 
 def _user() -> str:
@@ -29,6 +30,9 @@ def cmd_audit_batch(args: argparse.Namespace) -> int:
                            method=args.method, granularity=args.granularity, fusion=args.fusion,
                            flag_below=args.flag_below)
     policy = _policy(args)
+    from .pipeline import check_batch_input
+
+    check_batch_input(args.data, args.format, options)  # before the store is opened (or created)
     import torch
 
     # Throughput comes from rows in parallel (--workers), not from threads inside one forward pass: on a shared
@@ -36,7 +40,7 @@ def cmd_audit_batch(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     progress = tqdm_progress(not args.quiet)
     try:
-        summary = run_batch(args.data, args.run, columns, options, _runs(args), backend=args.backend,
+        summary = run_batch(args.data, args.run, columns, options, _runs(args, create=True), backend=args.backend,
                             workers=args.workers, resume=args.resume, policy=policy, fmt=args.format,
                             created_by=args.by or _user(), batch_size=args.batch_size,
                             ray_address=args.ray_address or os.environ.get("RAY_ADDRESS"), progress=progress)

@@ -16,7 +16,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from ..errors import InputError
+from ..errors import InputError, ResourceLimitError
 from .audit import BatchOptions, Detector
 from .reader import BadRow, ColumnMap, InputRow, count_rows, detect_format, read_rows
 from .runs import RowResult, Run, RunStore
@@ -111,10 +111,10 @@ class LocalBackend:
                 pending.append((fut, bad))
                 if len(pending) >= 2 * self.workers:
                     fut, b = pending.popleft()
-                    yield fut.result(), b
+                    yield _worker_result(fut), b
             while pending:
                 fut, b = pending.popleft()
-                yield fut.result(), b
+                yield _worker_result(fut), b
 
     def _map_here(self, batches: Iterable[tuple[list[InputRow], list[BadRow]]], run_name: str):
         """One process, two stages: while the verifier reads batch k here, a thread prepares batch k + 1
@@ -146,6 +146,18 @@ class LocalBackend:
 
     def _finished(self, fut, run_name: str) -> list:
         return self.detector.finish(fut.result(), run_name) if fut is not None else []
+
+
+def _worker_result(fut) -> list:
+    """A worker's batch; a pool whose worker could not start (or died) is said in one line, not a traceback."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return fut.result()
+    except BrokenProcessPool:
+        raise ResourceLimitError("a worker process could not load the models or died (out of memory?); the rows "
+                                 "audited so far are kept: run again with --resume, or with --workers 1 to see "
+                                 "the cause") from None
 
 
 def _at_once(fn, *args):
@@ -201,19 +213,28 @@ def open_run(runs: RunStore, name: str, source: str, columns: ColumnMap, options
     return runs.create_run(name, source, stored, policy, created_by)
 
 
+def check_batch_input(path: str, fmt: str | None, options: BatchOptions) -> tuple[str, int | None]:
+    """The data file, its format and the detector's options, checked before a store or run is touched (a refused
+    option would otherwise use up the run's name, and a worker process would fail where no one sees it).
+    Returns the format and the row count (None for CSV)."""
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such file" if not Path(path).is_dir() else f"{path} is a folder, not a file")
+    fmt = detect_format(path, fmt)
+    total = count_rows(path, fmt)
+    Detector.check(options)
+    return fmt, total
+
+
 def run_batch(path: str, run_name: str, columns: ColumnMap, options: BatchOptions, runs: RunStore, *,
               backend: str = "local", workers: int = 1, resume: bool = False, policy: TriagePolicy | None = None,
               fmt: str | None = None, created_by: str = "audit-batch", batch_size: int = 64,
               ray_address: str | None = None, progress: Callable[[int, int | None, Summary], None] | None = None,
               ) -> Summary:
     """Audit every row of ``path`` into run ``run_name``; returns what happened (also on a resumed run)."""
-    if not Path(path).is_file():
-        raise InputError(f"{path}: no such file")
-    fmt = detect_format(path, fmt)
+    fmt, total = check_batch_input(path, fmt, options)
     policy = policy or TriagePolicy(flag_below=options.flag_below)
     started = time.perf_counter()
     rows = read_rows(path, columns, fmt)  # lazily: one row at a time
-    total = count_rows(path, fmt)
     run = open_run(runs, run_name, str(path), columns, options, policy, resume, created_by)
     engine = make_backend(backend, options, workers, ray_address)
     summary = Summary(run.name)

@@ -80,9 +80,13 @@ def count_rows(path: str | Path, fmt: str | None = None) -> int | None:
     """Rows in the file for the progress bar's ETA, read in 1 MiB blocks (Parquet: from its footer)."""
     fmt = detect_format(path, fmt)
     if fmt == "parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        return pq.ParquetFile(path).metadata.num_rows
+        try:
+            return pq.ParquetFile(path).metadata.num_rows
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{path}: not a readable Parquet file ({str(exc)[:120]})") from None
     if fmt == "csv":
         return None  # quoted fields may span lines: a line count would mislead the ETA
     n, last = 0, b"\n"

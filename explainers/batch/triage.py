@@ -11,6 +11,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
+from ..errors import InputError
+
 STATUSES = ("flagged", "uncertain", "spot_check", "auto_accepted")
 QUEUE_STATUSES = ("flagged", "uncertain", "spot_check")  # the ones humans review
 
@@ -83,9 +85,9 @@ def round_robin(item_ids: Sequence[int], reviewers: Sequence[str], per_item: int
     reviewers taken in turn; an item never gets the same reviewer twice."""
     reviewers = list(dict.fromkeys(r.strip() for r in reviewers if r and r.strip()))
     if not reviewers:
-        raise ValueError("name at least one reviewer")
+        raise InputError("name at least one reviewer")
     if per_item > len(reviewers):
-        raise ValueError(f"{per_item} reviewers per item need at least {per_item} different reviewers")
+        raise InputError(f"{per_item} reviewers per item need at least {per_item} different reviewers")
     out, turn = [], start
     for item in item_ids:
         have = list(already.get(item, []))

@@ -227,3 +227,28 @@ def test_steady_rate_after_the_first_batch_where_workers_load_the_models():
     here = Summary("r", audited=1000, elapsed_s=60.0, load_s=10.0, first_batch=(12.0, 64))
     assert here.steady_rate == pytest.approx(20.0) and "after the 10.0 s model load" in here.lines()[0]
     assert Summary("r", audited=64, elapsed_s=12.0, first_batch=(12.0, 64)).steady_rate is None
+
+
+def test_a_second_opinion_needs_two_reviewers_said_in_one_line(store_url, tmp_path, make_rows, make_jsonl,
+                                                               lexical_detector, capsys):
+    data = make_jsonl(tmp_path / "d.jsonl", make_rows(3))
+    run_batch(str(data), "two", COLS, LEXICAL, RunStore(Store(store_url)))
+    capsys.readouterr()
+    for reviewers in (["ana"], ["ana", "ana "]):
+        assert main(["assign", "--run", "two", "--reviewers", *reviewers, "--second-opinion",
+                     "--database", store_url]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "2 reviewers per item need at least 2 different reviewers" in err
+
+
+def test_a_worker_pool_that_broke_is_one_clear_error():
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from explainers.batch.pipeline import _worker_result
+    from explainers.errors import ResourceLimitError
+
+    fut = Future()
+    fut.set_exception(BrokenProcessPool("A child process terminated abruptly"))
+    with pytest.raises(ResourceLimitError, match="--resume"):
+        _worker_result(fut)

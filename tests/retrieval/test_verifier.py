@@ -38,6 +38,29 @@ def test_damaged_adapter_is_refused(tmp_path):
         ClaimVerifier(bad)
 
 
+def test_a_file_that_is_not_our_adapter_is_refused_in_one_line(tmp_path):
+    """Not safetensors at all, or safetensors whose settings are not numbers: a clear refusal, not the library's
+    header error or int()'s ValueError."""
+    import torch
+    from safetensors.torch import save_file
+
+    from explainers.errors import ModelNotAvailableError
+    from explainers.retrieval.grounding.verifier import ClaimVerifier
+
+    text = tmp_path / "notes.safetensors"
+    text.write_text("not an adapter")
+    with pytest.raises(ModelNotAvailableError, match="not a safetensors adapter file"):
+        ClaimVerifier(text)
+    odd = tmp_path / "odd.safetensors"
+    for meta in ({"max_length": "abc"}, {"r": "nan"}, {"alpha": "nan"}, {"max_length": "-5"}):
+        save_file({"x": torch.zeros(2)}, str(odd), metadata=meta)
+        with pytest.raises(ModelNotAvailableError, match="settings"):
+            ClaimVerifier(odd)
+    save_file({"x": torch.zeros(2)}, str(odd), metadata={"r": "8"})
+    with pytest.raises(ModelNotAvailableError, match="not a verifier adapter"):
+        ClaimVerifier(odd)
+
+
 def test_verifier_probabilities_and_the_obvious_cases(verifier):
     pairs = [(CURIE, "Marie Curie was born in Warsaw."),
              (CURIE, "Marie Curie was not born in Warsaw."),

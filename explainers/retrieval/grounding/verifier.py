@@ -135,8 +135,12 @@ class ClaimVerifier:
             raise ModelNotAvailableError(
                 f"no claim verifier adapter file at {path}; give an adapter made by `auditlens train-verifier`, "
                 "or reinstall AuditLens for the shipped one")
-        with safe_open(str(path), framework="pt") as fh:
-            meta = dict(fh.metadata() or {})
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                meta = dict(fh.metadata() or {})
+        except Exception as exc:  # noqa: BLE001 - safetensors raises its own error type for any unreadable header
+            raise ModelNotAvailableError(f"{path}: not a safetensors adapter file ({str(exc)[:120]}); give an "
+                                         "adapter made by `auditlens train-verifier`") from None
         expected = _expected_checksum(path)
         if expected and sha256_file(path) != expected:
             raise ModelNotAvailableError(f"{path}: checksum differs from the one recorded beside it; the file is "
@@ -148,14 +152,25 @@ class ClaimVerifier:
                 f"the verifier was trained on {meta.get('base', BASE_NAME)} but the weights in {base} differ; "
                 f"install {BASE_NAME}")
         self.meta = meta
-        self.max_length = int(meta.get("max_length", 256))
+        try:
+            self.max_length = int(meta.get("max_length", 256))
+            r, alpha = int(meta.get("r", 16)), float(meta.get("alpha", 32))
+            if not (8 <= self.max_length <= 4096 and 1 <= r <= 1024 and 0 < alpha < 1e6):
+                raise ValueError("out of range")
+        except ValueError:
+            raise ModelNotAvailableError(f"{path}: its settings (max_length, r, alpha) are not those of a verifier "
+                                         "adapter") from None
         self.tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
-        net = build_net(base, r=int(meta.get("r", 16)), alpha=float(meta.get("alpha", 32)))
+        net = build_net(base, r=r, alpha=alpha)
         state = load_file(str(path))
         missing = set(net.trained_state()) - set(state)
         if missing:
             raise ModelNotAvailableError(f"{path}: not a verifier adapter for this code (missing {sorted(missing)[:3]})")
-        net.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+        try:
+            net.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+        except RuntimeError as exc:  # a tensor of another shape (another rank or base)
+            raise ModelNotAvailableError(f"{path}: not a verifier adapter for this base model "
+                                         f"({str(exc).splitlines()[-1].strip()[:160]})") from None
         net.merge_adapters()
         self.net = net.eval()
         self.torch = torch
