@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import EmptyInputError, ExplainerError, InputError
+from .errors import EmptyInputError, ExplainerError, InputError, not_a_file
 
 MAX_TEXT_FILE_BYTES = 2_000_000
 
@@ -18,7 +18,7 @@ MAX_TEXT_FILE_BYTES = 2_000_000
 def _read_text(path: str) -> str:
     p = Path(path)
     if not p.is_file():
-        raise ExplainerError(f"{path}: no such file")
+        raise ExplainerError(not_a_file(path))
     if p.stat().st_size > MAX_TEXT_FILE_BYTES:
         raise ExplainerError(f"{path}: file is larger than {MAX_TEXT_FILE_BYTES:,} bytes")
     try:
@@ -427,7 +427,7 @@ def _source_texts(paths: list[str]) -> list[str]:
     for path in paths:
         p = Path(path)
         if not p.is_file():
-            raise ExplainerError(f"{path}: no such file")
+            raise ExplainerError(not_a_file(path))
         if p.stat().st_size > MAX_FILE_BYTES:
             raise ExplainerError(f"{path}: {p.stat().st_size:,} bytes is over the limit of {MAX_FILE_BYTES:,}")
         texts += [normalise_source_text(doc.text) for doc in parse_document(p.read_bytes(), p.name)]

@@ -44,3 +44,15 @@ class ResourceLimitError(ExplainerError, RuntimeError):
 
 class TimeLimitError(ExplainerError, TimeoutError):
     """A run passed its time limit and was stopped (nothing partial is returned)."""
+
+
+def not_a_file(path, label: str | None = None) -> str:
+    """Why ``path`` cannot be read as a file, for a message: a folder is named as one, not as missing."""
+    import os
+
+    label = str(path) if label is None else label
+    if os.path.isdir(path):
+        return f"{label} is a folder, not a file"
+    if os.path.exists(path):
+        return f"{label} is not a regular file"
+    return f"{label}: no such file"

@@ -440,6 +440,12 @@ BAD_CLI = {
     "audit-batch-unknown-method": ["audit-batch", "{d}/two.jsonl", "--run", "r", "--verifier", "none",
                                    "--attribute", "all", "--method", "nosuch", "--database", "sqlite:///{o}/s.db"],
     "audit-batch-data-folder": ["audit-batch", "{d}/somedir", "--run", "r", "--database", "sqlite:///{o}/s.db"],
+    "audit-batch-empty-file": ["audit-batch", "{d}/empty.txt", "--format", "jsonl", "--run", "r",
+                               "--database", "sqlite:///{o}/s.db"],
+    "audit-batch-mistyped-answer-column": ["audit-batch", "{d}/two.jsonl", "--answer-col", "reply", "--run", "r",
+                                           "--database", "sqlite:///{o}/s.db"],
+    "audit-batch-jsonl-read-as-csv": ["audit-batch", "{d}/two.jsonl", "--format", "csv", "--run", "r",
+                                      "--database", "sqlite:///{o}/s.db"],
     "ground-verifier-not-safetensors": GROUND + ["--verifier", "{d}/existing.json"],
     # two outputs on one file: the second would replace the first
     "attribute-json-and-html-one-file": TEXT_CMD + ["--json", "{o}/x", "--html", "{o}/x"],

@@ -32,7 +32,7 @@ def cmd_audit_batch(args: argparse.Namespace) -> int:
     policy = _policy(args)
     from .pipeline import check_batch_input
 
-    check_batch_input(args.data, args.format, options)  # before the store is opened (or created)
+    check_batch_input(args.data, args.format, options, columns)  # before the store is opened (or created)
     import torch
 
     # Throughput comes from rows in parallel (--workers), not from threads inside one forward pass: on a shared

@@ -16,9 +16,9 @@ from itertools import islice
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from ..errors import InputError, ResourceLimitError
+from ..errors import InputError, ResourceLimitError, not_a_file
 from .audit import BatchOptions, Detector
-from .reader import BadRow, ColumnMap, InputRow, count_rows, detect_format, read_rows
+from .reader import BadRow, ColumnMap, InputRow, check_columns, count_rows, detect_format, read_rows
 from .runs import RowResult, Run, RunStore
 from .triage import TriagePolicy
 
@@ -213,14 +213,17 @@ def open_run(runs: RunStore, name: str, source: str, columns: ColumnMap, options
     return runs.create_run(name, source, stored, policy, created_by)
 
 
-def check_batch_input(path: str, fmt: str | None, options: BatchOptions) -> tuple[str, int | None]:
+def check_batch_input(path: str, fmt: str | None, options: BatchOptions,
+                      columns: ColumnMap | None = None) -> tuple[str, int | None]:
     """The data file, its format and the detector's options, checked before a store or run is touched (a refused
     option would otherwise use up the run's name, and a worker process would fail where no one sees it).
     Returns the format and the row count (None for CSV)."""
     if not Path(path).is_file():
-        raise InputError(f"{path}: no such file" if not Path(path).is_dir() else f"{path} is a folder, not a file")
+        raise InputError(not_a_file(path))
     fmt = detect_format(path, fmt)
     total = count_rows(path, fmt)
+    if columns is not None:
+        check_columns(path, columns, fmt)
     Detector.check(options)
     return fmt, total
 
@@ -231,7 +234,7 @@ def run_batch(path: str, run_name: str, columns: ColumnMap, options: BatchOption
               ray_address: str | None = None, progress: Callable[[int, int | None, Summary], None] | None = None,
               ) -> Summary:
     """Audit every row of ``path`` into run ``run_name``; returns what happened (also on a resumed run)."""
-    fmt, total = check_batch_input(path, fmt, options)
+    fmt, total = check_batch_input(path, fmt, options, columns)
     policy = policy or TriagePolicy(flag_below=options.flag_below)
     started = time.perf_counter()
     rows = read_rows(path, columns, fmt)  # lazily: one row at a time

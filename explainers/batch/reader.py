@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import InputError
+from ..errors import InputError, not_a_file
 
 FORMATS = ("jsonl", "csv", "parquet")
 MAX_ROW_BYTES = 2 * 2**20  # one JSONL line / CSV field; a longer one is skipped without being held in memory
@@ -101,7 +101,7 @@ def read_rows(path: str | Path, columns: ColumnMap, fmt: str | None = None) -> I
     """Every row of the file in order, as an ``InputRow`` or a ``BadRow``; the file is never held whole."""
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"{path}: no such file")
+        raise InputError(not_a_file(path))
     fmt = detect_format(p, fmt)
     records = {"jsonl": _jsonl_records, "csv": _csv_records, "parquet": _parquet_records}[fmt](p)
     for line_no, record in records:
@@ -109,6 +109,33 @@ def read_rows(path: str | Path, columns: ColumnMap, fmt: str | None = None) -> I
             yield record
             continue
         yield to_row(line_no, record, columns)
+
+
+def check_columns(path: str | Path, columns: ColumnMap, fmt: str | None = None, peek: int = 50) -> None:
+    """Before a run is made: the file has rows, and the id, answer and sources columns appear in its first
+    ``peek`` records. A mistyped --answer-col, or JSONL read as CSV, would otherwise skip every row as bad and
+    leave an empty run behind (rows that are bad for other reasons are recorded one by one, as always)."""
+    from itertools import islice
+
+    p = Path(path)
+    fmt = detect_format(p, fmt)
+    records = {"jsonl": _jsonl_records, "csv": _csv_records, "parquet": _parquet_records}[fmt](p)
+    try:
+        head = list(islice(records, peek))
+    finally:
+        records.close()
+    if not head:
+        raise InputError(f"{path}: no rows to audit (the file is empty{', or has a header only' if fmt == 'csv' else ''})")
+    keys = set().union(*(r for _, r in head if not isinstance(r, BadRow)))
+    if not keys:
+        return  # every row unreadable: each is recorded as a bad row with its reason
+    missing = [f"{name!r} (--{flag}-col)" for flag, name in (("id", columns.id), ("answer", columns.answer),
+                                                              ("sources", columns.sources)) if name not in keys]
+    if missing:
+        shown = ", ".join(repr(k)[:40] for k in sorted(keys)[:8]) + (", ..." if len(keys) > 8 else "")
+        raise InputError(f"{path}: no column {', '.join(missing)} in its first {len(head)} rows, which have "
+                         f"{shown}; name the columns with --id-col/--answer-col/--sources-col, or check --format "
+                         f"(read as {fmt})")
 
 
 def to_row(line_no: int, record: dict[str, Any], columns: ColumnMap) -> InputRow | BadRow:

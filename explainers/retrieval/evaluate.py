@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, not_a_file
 from .grounding import DETECTOR_FEATURES, LEXICAL_FEATURES, LM_FEATURES, Fusion, context_reliance, prepare_sources
 from .grounding.claim_signals import apply_verifier, claim_signals
 from .grounding.claims import strip_frame
@@ -27,7 +27,7 @@ def load_labelled(path: str | Path) -> list[dict]:
     """Rows of a labelled JSONL file, each checked; a bad file or line is an ``InputError`` naming it."""
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"{path}: no such file")
+        raise InputError(not_a_file(path))
     if p.stat().st_size > MAX_DATA_BYTES:
         raise InputError(f"{path}: larger than {MAX_DATA_BYTES:,} bytes")
     rows = []

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, not_a_file
 from ..text.aggregate import sentence_spans
 
 MAX_FILE_BYTES = 20 * 2**20
@@ -233,7 +233,7 @@ def ingest_files(paths, max_chars: int = 800, overlap_sentences: int = 1):
         p = Path(p)
         try:
             if not p.is_file():
-                raise IngestError(f"{p}: no such file")
+                raise IngestError(not_a_file(p))
             if p.stat().st_size > MAX_FILE_BYTES:
                 raise IngestError(f"{p}: {p.stat().st_size:,} bytes is over the limit of {MAX_FILE_BYTES:,}")
             skipped: list[str] = []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import InputError
+from ..errors import InputError, not_a_file
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
 MAX_PIXELS = 40_000_000
@@ -35,7 +35,7 @@ def load_image(source: str | Path | bytes, name: str | None = None, max_pixels: 
         path = Path(source)
         label = name or str(path)
         if not path.is_file():
-            raise InputError(f"{label}: no such file")
+            raise InputError(not_a_file(path, label))
         if path.stat().st_size > MAX_FILE_BYTES:
             raise InputError(f"{label}: file is larger than {MAX_FILE_BYTES // 2**20} MB")
         data = path.read_bytes()
