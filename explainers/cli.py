@@ -800,7 +800,8 @@ def check_outputs(args: argparse.Namespace) -> None:
     for name in OUTPUT_ARGS:
         value = getattr(args, name, None)
         if isinstance(value, str):
-            check_output(value, getattr(args, "force", False), "--" + name.replace("_", "-"))
+            what = "the backup file" if args.command == "backup" else "--" + name.replace("_", "-")  # positional
+            check_output(value, getattr(args, "force", False), what)
     seen: dict[Path, str] = {}  # two outputs on one path: the second would silently replace the first
     for name in (*OUTPUT_ARGS, "csv", "reviewed"):
         value = getattr(args, name, None)

@@ -166,9 +166,14 @@ def parse_document(data: bytes, name: str, skipped: list[str] | None = None) -> 
 
 
 def _parse_pdf(data: bytes, name: str) -> Document:
+    import logging
+
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
+    # pypdf logs a warning for each flaw of a malformed file (printed before our one-line error on the command
+    # line); a file it cannot read is refused by the error below, one that it can is read
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data))
         pages = [(page.extract_text() or "") for page in reader.pages]
