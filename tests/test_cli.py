@@ -163,6 +163,9 @@ def test_index_is_written_to_a_new_folder_and_over_its_own_index(tmp_path, embed
     idx = tmp_path / "idx"
     assert main(["index", str(doc), "--index", str(idx)]) == 0
     assert sorted(p.name for p in idx.iterdir()) == ["chunks.jsonl", "index.faiss", "manifest.json"]
+    fresh = tmp_path / "plain-folder"
+    fresh.mkdir()
+    assert idx.stat().st_mode & 0o777 == fresh.stat().st_mode & 0o777  # a folder's usual mode, not mkdtemp's 0700
     doc2 = tmp_path / "doc2.md"
     doc2.write_text("The Great Barrier Reef lies off Queensland.")
     assert main(["index", str(doc2), "--index", str(idx)]) == 0

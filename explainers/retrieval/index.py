@@ -68,6 +68,9 @@ class ChunkIndex:
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=directory.name + ".tmp-", dir=directory.parent))
         try:
+            umask = _umask()
+            if umask is not None:  # mkdtemp makes it 0700: the index gets the mode any new folder would have
+                os.chmod(tmp, 0o777 & ~umask)
             faiss.write_index(self.index, str(tmp / "index.faiss"))
             with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as fh:
                 for c in self.chunks:
@@ -203,6 +206,18 @@ def check_index_target(directory: str | Path) -> Path:
     elif path.parent != path and path.parent.exists() and not path.parent.is_dir():
         raise InputError(f"{path.parent} is not a folder")
     return path
+
+
+def _umask() -> int | None:
+    """This process's umask, read without setting it (os.umask sets it, for every thread); None if unknown."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 _INDEX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
