@@ -178,6 +178,10 @@ def _load_lm(model_id: str) -> LanguageModel:
         if local.exists():
             path = str(local)
             _refuse_pickle_only(local)
+            if local.is_dir() and not (local / "config.json").is_file():  # else the tokenizer's error speaks first
+                raise ModelNotAvailableError(
+                    f"{model_id}: not a model folder (no config.json); give a folder saved with save_pretrained "
+                    f"(safetensors weights, config and tokenizer), or use the default ({DEFAULT_LM!r})")
     kwargs: dict[str, Any] = {"trust_remote_code": False, "local_files_only": _offline() or Path(path).exists()}
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)

@@ -69,6 +69,14 @@ def test_pickle_only_folder_is_refused(tmp_path):
         models.load_lm(str(tmp_path))
 
 
+def test_a_folder_that_is_not_a_model_is_named_as_such(tmp_path):
+    """An empty folder (or one without config.json) is said to be no model folder, not a tokenizer's complaint
+    about sentencepiece."""
+    with pytest.raises(ModelNotAvailableError, match="not a model folder .no config.json.") as err:
+        models.load_lm(str(tmp_path))
+    assert "sentencepiece" not in str(err.value)
+
+
 def test_unknown_torchvision_classifier_is_a_clear_error():
     with pytest.raises(ModelNotAvailableError, match="unknown classifier"):
         models.load_classifier("not_a_model_xyz")
