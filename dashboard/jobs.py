@@ -104,12 +104,32 @@ def _request_stop(key: tuple) -> None:
     job = jobs().get(key)
     if job is not None:
         job.stop_requested = True
+        # a stop is this reviewer's: only this session is told so (the job is shared by everyone who asks for it)
+        st.session_state.setdefault("_stopped_jobs", set()).add(key)
+
+
+def stopped_here(key: tuple) -> bool:
+    """This session stopped the job with this key (and has not run it again): the page shows it as stopped."""
+    return key in st.session_state.get("_stopped_jobs", set())
 
 
 def in_background(key: tuple, label: str, fn: Callable[[Callable[[float, str], None]], Any], show_error) -> Any:
     """The job's result once it is done; until then a live progress bar with a Stop button (and None).
 
-    ``fn`` receives a progress callback; a failure is shown with ``show_error`` and offers a retry."""
+    ``fn`` receives a progress callback; a failure is shown with ``show_error`` and offers a retry. A stopped job is
+    no failure: it is forgotten at once, and only the session that stopped it is told so, with "Run again"."""
+    job = jobs().get(key)
+    if job is not None and job.done and isinstance(job.error, JobStopped):
+        jobs().forget(key)
+        if not stopped_here(key):
+            st.rerun()  # another reviewer stopped it: this page decides afresh (its Compute button, say)
+    if jobs().get(key) is None and stopped_here(key):
+        st.info(f"{label} was stopped.", icon=":material/stop_circle:")
+        if st.button("Run again", key=f"again_{abs(hash(key))}"):
+            st.session_state["_stopped_jobs"].discard(key)
+            jobs().submit(key, label, fn)
+            st.rerun()
+        return None
     job = jobs().submit(key, label, fn)
     if not job.done:
         _poll(key)
@@ -118,10 +138,13 @@ def in_background(key: tuple, label: str, fn: Callable[[Callable[[float, str], N
         st.button("Stop", key=f"stop_{abs(hash(key))}", icon=":material/stop_circle:", on_click=_request_stop,
                   args=(key,))
         return None
+    if isinstance(job.error, JobStopped):  # stopped while this run drew the page: said on the next run
+        st.rerun()
     if job.error is not None:
         show_error(job.error, f"{label} failed")
-        if st.button("Try again", key=f"retry_{abs(hash(key))}"):
+        if st.button("Try again", key=f"retry_{abs(hash(key))}"):  # one click: forgotten and started again
             jobs().forget(key)
+            jobs().submit(key, label, fn)
             st.rerun()
         return None
     return job.result()

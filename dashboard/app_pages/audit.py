@@ -378,10 +378,11 @@ with tab_attr:
     if cached is None and gradient and base_key in results():
         cached = run_attribution(*audit_args, method, granularity, precision=precision, params=params)  # a sum
     from dashboard.jobs import jobs as _jobs
+    from dashboard.jobs import stopped_here
 
     if cached is not None:
         attribution = cached
-    elif not slow or _jobs().get(key) is not None or st.button(
+    elif not slow or _jobs().get(key) is not None or stopped_here(key) or st.button(
             f"Compute {method} (answer sentences x {granularity})", key="attr_go"):
         attribution = in_background(key, label, job, show_error)
     else:

@@ -144,7 +144,7 @@ def test_demo_audit_verdict_restart_and_exports(tmp_path):
                 # Stop ends it at its next progress report; the page says so and offers a retry
                 page.get_by_test_id("stButton").filter(has_text="Stop").click()
                 expect(page.get_by_text("was stopped").first).to_be_visible(timeout=300_000)
-                expect(page.get_by_role("button", name="Try again")).to_be_visible()
+                expect(page.get_by_role("button", name="Run again")).to_be_visible()
                 page.get_by_text("pasted or uploaded").click()
                 page.get_by_role("tab", name="Verdict & export").click()
                 page.get_by_label("Reviewer name").fill("<img src=x onerror=alert(1)>")
