@@ -65,7 +65,7 @@ with right:
         lm = stats.labels
         st.markdown(f"**Against the data's labels** ({lm.n:,} answers, {lm.n_supported:,} supported): AUROC "
                     f"{'n/a' if lm.auroc is None else f'{lm.auroc:.3f}'}, balanced accuracy "
-                    f"{lm.balanced_accuracy:.3f} at {lm.threshold:.2f}")
+                    f"{lm.balanced_accuracy:.3f} at {lm.threshold:.0%} support")
         st.plotly_chart(reliability_figure(lm), key="dataset_reliability")
     else:
         st.caption("The data had no labels (audit-batch --label-col), so there is no AUROC or reliability diagram.")
@@ -80,7 +80,7 @@ df = pd.DataFrame([{"risk": it.risk, "status": it.status, "support": it.support_
                     "line": it.line_no, "model": it.model, "question": it.question, "answer": it.answer,
                     "verdict": it.latest_verdict or "", "assigned": ", ".join(it.assigned), "audit": it.audit_id}
                    for it in items])
-f1, f2, f3, f4 = st.columns(4)
+f1, f2, f3, f4 = st.columns([2, 1, 1, 1])  # the status chips need the room
 statuses = f1.multiselect("Status", STATUSES, default=list(QUEUE_STATUSES), key="dataset_status")
 models = ["any"] + sorted({it.model for it in items if it.model})
 model = f2.selectbox("Model", models, key="dataset_model")
@@ -131,13 +131,18 @@ if may_write(identity):
     st.subheader("Triage and assignment")
     with st.form("dataset_policy"):
         p = run.policy
-        a, b, s = st.columns(3)
-        flag = a.slider("Flag below", 0.0, 1.0, p.flag_below, 0.05, key="policy_flag")
-        accept = b.slider("Auto-accept at or above", 0.0, 1.0, p.accept_above, 0.05, key="policy_accept")
-        share = s.slider("Spot-check share of the auto-accepted", 0.0, 0.5, p.spot_check_share, 0.01, key="policy_share")
+        a, b, s = st.columns(3)  # in percent, like every support the pages show
+        flag = a.slider("Flag below (support)", 0, 100, round(100 * p.flag_below), 1, format="%d%%", key="policy_flag")
+        accept = b.slider("Auto-accept at or above (support)", 0, 100, round(100 * p.accept_above), 1, format="%d%%",
+                          key="policy_accept")
+        share = s.slider("Spot-check share of the auto-accepted", 0, 50, round(100 * p.spot_check_share), 1,
+                         format="%d%%", key="policy_share")
         if st.form_submit_button("Save policy"):
             try:
-                runs.set_policy(run, TriagePolicy(flag, accept, share))
+                if flag > accept:
+                    raise ValueError(f"'Flag below' ({flag} %) must not be above 'Auto-accept at or above' "
+                                     f"({accept} %)")
+                runs.set_policy(run, TriagePolicy(flag / 100, accept / 100, share / 100))
                 st.session_state["dataset_flash"] = "Policy saved; the queue follows it."
                 st.rerun()
             except ValueError as exc:

@@ -17,8 +17,11 @@ def histogram_figure(stats: RunStats, policy: TriagePolicy) -> go.Figure:
                            marker_color=colours, hovertemplate="support %{x:.0%}: %{y} answers<extra></extra>"))
     for x, text in ((policy.flag_below, "flag"), (policy.accept_above, "auto-accept")):
         fig.add_vline(x=x, line_dash="dash", line_color="#444", annotation_text=text)
+    most = max(stats.histogram_counts, default=0)
     fig.update_layout(title="Answer support", height=320, margin=dict(l=10, r=10, t=40, b=10), bargap=0.05,
-                      xaxis=dict(range=[0, 1], title="support", tickformat=".0%"), yaxis=dict(title="answers"))
+                      xaxis=dict(range=[0, 1], title="support", tickformat=".0%"),
+                      # whole answers: no 0.5 ticks on a small run
+                      yaxis=dict(title="answers", tick0=0, dtick=max(1, -(-most // 5))))
     return fig
 
 
@@ -31,9 +34,9 @@ def reliability_figure(labels: LabelMetrics) -> go.Figure:
                              marker=dict(size=[6 + 10 * (r.count / max(b.count for b in labels.reliability)) ** 0.5
                                                for r in labels.reliability]),
                              customdata=[r.count for r in labels.reliability],
-                             hovertemplate="predicted %{x:.2f}, labelled supported %{y:.2f} (%{customdata} answers)"
+                             hovertemplate="predicted %{x:.0%}, labelled supported %{y:.0%} (%{customdata} answers)"
                                            "<extra></extra>"))
     fig.update_layout(title="Reliability against the labels", height=320, margin=dict(l=10, r=10, t=40, b=10),
-                      xaxis=dict(range=[0, 1], title="predicted support"),
-                      yaxis=dict(range=[0, 1], title="share labelled supported"), showlegend=False)
+                      xaxis=dict(range=[0, 1], title="predicted support", tickformat=".0%"),
+                      yaxis=dict(range=[0, 1], title="share labelled supported", tickformat=".0%"), showlegend=False)
     return fig

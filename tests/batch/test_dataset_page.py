@@ -69,6 +69,15 @@ def test_dataset_page_shows_a_run_and_opens_the_riskiest_answer_for_a_verdict(ru
     at.selectbox(key="dataset_model").set_value("model-a").run()
     assert set(_answers(at)["model"]) == {"model-a"}
     at.selectbox(key="dataset_model").set_value("any").run()
+    # the triage policy is set in percent, as support reads everywhere; a crossed pair is refused in those terms
+    assert at.slider(key="policy_flag").value == 50 and at.slider(key="policy_accept").value == 80
+    at.slider(key="policy_flag").set_value(90)
+    next(b for b in at.button if b.label == "Save policy").click().run()
+    assert any("'Flag below' (90 %) must not be above 'Auto-accept at or above' (80 %)" in e.value for e in at.error)
+    assert runs.get_run("nightly").policy.flag_below == 0.5  # unchanged
+    at.slider(key="policy_flag").set_value(40)
+    next(b for b in at.button if b.label == "Save policy").click().run()
+    assert runs.get_run("nightly").policy.flag_below == pytest.approx(0.4)
 
     # the riskiest answer opens in the Review queue, where a verdict is left on it
     at.selectbox(key="dataset_pick").set_value(riskiest.audit_id)
