@@ -275,6 +275,11 @@ def test_a_value_where_the_source_has_another_of_its_kind_is_a_contradiction_tha
     assert substitutions("She won the Nobel Prize in Physics in 1905.", prizes, prizes) == [("1905", "1903")]
     assert substitutions("She won the Nobel Prize in Biology in 1911.", prizes, prizes) == [("Biology", "Chemistry")]
     assert not substitutions("She won the Nobel Prize in Physics in 1903.", prizes, prizes)
+    # two values with as many shared slot words: the one whose words stand nearer (a browser tour read "the
+    # source says 100 where this says 10" for freezing, where the source gives 0)
+    water = "At sea level, water boils at 100 degrees Celsius and freezes at 0 degrees Celsius."
+    assert substitutions("Water freezes at 10 degrees Celsius.", water, water) == [("10", "0")]
+    assert substitutions("Water boils at 90 degrees Celsius.", water, water) == [("90", "100")]
     # a number in another form, hedged, rounded, a decade, or a "may" that is no month: no substitution
     for claim, src in (("The city had 1.5 million people in 2001.", "The city had 1,500,000 people in 2001."),
                        ("About 1,500 people attended the event.", "In all 1,512 people attended the event."),

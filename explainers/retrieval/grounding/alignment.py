@@ -172,20 +172,27 @@ def misattributions(claim: str, source: str) -> list[str]:
 SLOT_REACH = 3  # words on each side of a name or number that make its slot ("born in _", "in _ to study")
 
 
-def _slots(text: str, known: set[str], skip_numbers: bool = True) -> dict[str, set[tuple[str, str]]]:
+def _slots(text: str, known: set[str], skip_numbers: bool = True) -> dict[str, dict[tuple[str, str], int]]:
     """Each anchor's slot: the nearest ``SLOT_REACH`` words on either side, other numbers skipped, names and
-    function words kept, tagged by side ("won the Nobel Prize in Physics in 1905": 1905's left words are in,
-    physics, in)."""
+    function words kept, tagged by side, each with its rank from the anchor (1: next to it) ("won the Nobel
+    Prize in Physics in 1905": 1905's left words are in, physics, in)."""
     toks = tokens(text)
     spans = _anchor_spans(text, known)
     numbers = {i for name, a, b in spans if skip_numbers and _is_number_anchor(name) for i in range(a, b + 1)}
-    out: dict[str, set[tuple[str, str]]] = {}
+    out: dict[str, dict[tuple[str, str], int]] = {}
     for name, a, b in spans:
-        slot = out.setdefault(name, set())
+        slot = out.setdefault(name, {})
         for side, rng in (("L", range(a - 1, -1, -1)), ("R", range(b + 1, len(toks)))):
             kept = islice((toks[i].norm for i in rng if i not in numbers), SLOT_REACH)
-            slot.update((side, w) for w in kept)
+            for rank, w in enumerate(kept, 1):
+                slot[(side, w)] = min(rank, slot.get((side, w), rank))
     return out
+
+
+def _closeness(a: dict[tuple[str, str], int], b: dict[tuple[str, str], int]) -> float:
+    """Shared slot words weighted by how near both anchors they stand (1 beside both, 1/2 one word further...):
+    'freezes at 10 degrees' is nearer 'freezes at 0 degrees' than 'water boils at 100 degrees'."""
+    return sum(1.0 / max(a[k], b[k]) for k in a.keys() & b.keys())
 
 
 def substitutions(claim: str, sentence: str, evidence: str) -> list[tuple[str, str]]:
@@ -200,7 +207,8 @@ def substitutions(claim: str, sentence: str, evidence: str) -> list[tuple[str, s
     known = _names(claim) | _names(sentence)
     c_slots, s_slots = _slots(claim, known), _slots(sentence, known)
     # ties ("in Biology in 1903" against "in Physics in 1903 and ... in Chemistry in 1911") go to the value whose
-    # slot also holds the claim's numbers
+    # slot also holds the claim's numbers, then to the one whose shared words stand nearer ("freezes at 10
+    # degrees" against "boils at 100 degrees ... freezes at 0 degrees": 0, not 100)
     c_near, s_near = _slots(claim, known, skip_numbers=False), _slots(sentence, known, skip_numbers=False)
     e_words, e_values = {t.norm for t in tokens(evidence)}, number_values(evidence)
     c_toks = tokens(claim)
@@ -216,12 +224,14 @@ def substitutions(claim: str, sentence: str, evidence: str) -> list[tuple[str, s
             continue  # the evidence holds it; or a "may" that is no month
         if number and (hedged or glued or (number_values(with_next) | number_values(spelled)) & e_values):
             continue  # hedged, a decade or "5th", or the evidence holds the value in another form
-        best = max(((len(slot & s_slots[b]), len(c_near[a] & s_near[b]), b) for b in s_slots
+        best = max(((len(slot.keys() & s_slots[b].keys()), len(c_near[a].keys() & s_near[b].keys()),
+                     _closeness(slot, s_slots[b]), b) for b in s_slots
                     if _is_number_anchor(b) == number and not all(w in c_words for w in b.split())
                     and _real_value(b, s_ext[b][0]) and not (number and _rounds_to(s_ext[b][0], spelled))
-                    and slot & s_slots[b] & {(side, w) for side in "LR" for w in content}), default=(0, 0, ""))
+                    and slot.keys() & s_slots[b].keys() & {(side, w) for side in "LR" for w in content}),
+                   default=(0, 0, 0.0, ""))
         if best[0] >= 2:
-            out.append((spelled, s_ext[best[2]][0]))
+            out.append((spelled, s_ext[best[-1]][0]))
     return out
 
 
