@@ -64,8 +64,9 @@ def describe(feature: str) -> str:
 
 
 def _value(feature: str, value: float) -> str:
-    """A count as a whole number ("names in no source: 2"), anything else with two decimals."""
-    return str(int(round(value))) if feature in COUNT_SIGNALS and float(value).is_integer() else f"{value:.2f}"
+    """A count said as one ("names in no source: 2 of them": the lexical reason beside it lists the names
+    themselves), anything else with two decimals."""
+    return f"{int(round(value))} of them" if feature in COUNT_SIGNALS and float(value).is_integer() else f"{value:.2f}"
 
 
 def is_negative(feature: str) -> bool:
