@@ -155,18 +155,20 @@ td,th{padding:2px 6px;border:1px solid #ddd;vertical-align:top}.muted{color:#666
 <svg xmlns="http://www.w3.org/2000/svg" width="{{ hist.width }}" height="{{ hist.height }}" role="img" aria-label="histogram of answer support">
 <line x1="40" y1="{{ hist.base }}" x2="{{ hist.width - 10 }}" y2="{{ hist.base }}" stroke="#444"/>
 {% for b in hist.bars %}<rect x="{{ b.x }}" y="{{ b.y }}" width="{{ b.w }}" height="{{ b.h }}" fill="{{ b.fill }}"><title>{{ b.title }}</title></rect>
-{% endfor %}{% for t in hist.ticks %}<text x="{{ t.x }}" y="{{ hist.base + 14 }}" text-anchor="middle">{{ t.label }}</text>{% endfor %}
+{% endfor %}{% for t in hist.ticks %}<text x="{{ t.x }}" y="{{ hist.base + 14 }}" text-anchor="{{ 'end' if loop.last else 'middle' }}">{{ t.label }}</text>{% endfor %}
+{% for l in hist.lines %}<line x1="{{ l.x }}" y1="14" x2="{{ l.x }}" y2="{{ hist.base }}" stroke="#444" stroke-dasharray="4 3"/><text x="{{ l.x + 3 }}" y="12" font-size="11">{{ l.label }}</text>{% endfor %}
 <text x="36" y="18" text-anchor="end">{{ hist.max }}</text><text x="{{ hist.width / 2 }}" y="{{ hist.height - 2 }}" text-anchor="middle">support (answers per bin)</text>
 </svg>
 {% if s.labels %}<h2>Against the data's labels</h2>
 <p>{{ s.labels.n }} labelled answers ({{ s.labels.n_supported }} supported):
 AUROC {{ "%.3f"|format(s.labels.auroc) if s.labels.auroc is not none else "n/a (one class)" }},
-balanced accuracy {{ "%.3f"|format(s.labels.balanced_accuracy) }} at {{ s.labels.threshold }}.</p>
+balanced accuracy {{ "%.3f"|format(s.labels.balanced_accuracy) }} at {{ "%.0f"|format(100 * s.labels.threshold) }} % support.</p>
 <svg xmlns="http://www.w3.org/2000/svg" width="{{ rel.size + 60 }}" height="{{ rel.size + 50 }}" role="img" aria-label="reliability diagram">
 <rect x="40" y="10" width="{{ rel.size }}" height="{{ rel.size }}" fill="none" stroke="#444"/>
 <line x1="40" y1="{{ rel.size + 10 }}" x2="{{ rel.size + 40 }}" y2="10" stroke="#aaa" stroke-dasharray="4 3"/>
 <polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{{ rel.points }}"/>
 {% for p in rel.dots %}<circle cx="{{ p.x }}" cy="{{ p.y }}" r="{{ p.r }}" fill="#1f77b4"><title>{{ p.title }}</title></circle>{% endfor %}
+{% for t in rel.ticks %}<text x="{{ 40 + t.at }}" y="{{ rel.size + 24 }}" text-anchor="middle" font-size="11">{{ t.label }}</text>{% if t.at %}<text x="43" y="{{ rel.size + 24 - t.at }}" font-size="11">{{ t.label }}</text>{% endif %}{% endfor %}
 <text x="{{ rel.size / 2 + 40 }}" y="{{ rel.size + 40 }}" text-anchor="middle">predicted support</text>
 <text x="12" y="{{ rel.size / 2 + 10 }}" transform="rotate(-90 12 {{ rel.size / 2 + 10 }})" text-anchor="middle">share labelled supported</text>
 </svg>{% endif %}
@@ -202,7 +204,9 @@ def histogram_svg(stats: RunStats, flag_below: float = 0.5, accept_above: float 
         bars.append({"x": round(left + k * bar_w + 1, 1), "y": round(base - h, 1), "w": round(bar_w - 2, 1),
                      "h": round(h, 1), "fill": fill, "title": f"{lo:.0%}-{hi:.0%}: {c} answers"})
     ticks = [{"x": round(left + k * plot_w / 5, 1), "label": f"{k * 20}%"} for k in range(6)]
-    return {"width": width, "height": height, "base": base, "bars": bars, "ticks": ticks, "max": top}
+    lines = [{"x": round(left + v * plot_w, 1), "label": f"{label} {v:.0%}"}  # the triage thresholds, as in the app
+             for v, label in ((flag_below, "flag"), (accept_above, "auto-accept"))]
+    return {"width": width, "height": height, "base": base, "bars": bars, "ticks": ticks, "max": top, "lines": lines}
 
 
 def reliability_svg(stats: RunStats, size: int = 260) -> dict | None:
@@ -212,8 +216,10 @@ def reliability_svg(stats: RunStats, size: int = 260) -> dict | None:
     biggest = max((r.count for r in stats.labels.reliability), default=1)
     return {"size": size, "points": " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in pts),
             "dots": [{"x": round(x, 1), "y": round(y, 1), "r": round(2 + 5 * (r.count / biggest) ** 0.5, 1),
-                      "title": f"{r.low:.1f}-{r.high:.1f}: predicted {r.mean_predicted:.2f}, observed {r.observed:.2f}, "
-                               f"{r.count} answers"} for x, y, r in pts]}
+                      "title": f"{r.low:.0%}-{r.high:.0%}: predicted {r.mean_predicted:.0%}, observed {r.observed:.0%}, "
+                               f"{r.count} answers"} for x, y, r in pts],
+            # 0 %, 50 %, 100 % on both axes (the diagram had none)
+            "ticks": [{"at": round(v * size, 1), "label": f"{v:.0%}"} for v in (0.0, 0.5, 1.0)]}
 
 
 def render_html(runs: RunStore, run: Run, riskiest: int = 50, bad_shown: int = 200) -> str:

@@ -68,6 +68,8 @@ def test_every_export_of_a_run(exported_run, tmp_path, capsys):
     # support reads in percent, as on the app's pages: thresholds, histogram ticks, mean and flagged support
     assert "flagged below 50 % support, auto-accepted at or above 80 %" in html
     assert ">0%</text>" in html and ">100%</text>" in html and ">0.2</text>" not in html
+    assert ">flag 50%</text>" in html and ">auto-accept 80%</text>" in html  # the thresholds drawn on the histogram
+    assert ">50%</text>" in html and "at 50 % support." in html  # the reliability diagram's ticks; its threshold
     assert re.search(r"<td>\d+ %</td></tr>", html) and not re.search(r"\(((un)?supported|contradicted), 0\.\d\d", html)
     assert not re.search(r"(src|href)=\"?(https?:|//)", html)  # nothing fetched
 
