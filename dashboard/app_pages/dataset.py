@@ -33,7 +33,9 @@ if not names:
             "its answers then appear here, riskiest first.")
     st.stop()
 
-name = st.selectbox("Run", names, key="dataset_run")
+name = st.selectbox("Run", names, key="dataset_run",
+                    help="Runs are made on the command line: `auditlens audit-batch DATA.jsonl --run NAME` audits a "
+                         "whole file (JSONL, CSV or Parquet) into a new run that appears here.")
 run = runs.get_run(name)
 items = runs.items(run)
 bad = runs.bad_lines(run)
