@@ -75,7 +75,7 @@ def test_integrated_gradients_in_small_graphs_reports_each_and_gives_the_same_sc
     reports = []
     got = explain(lm, france, "integrated_gradients", "sentence", n_steps=8,
                   progress=lambda f, m="": reports.append(m))
-    assert sum(m.startswith("gradients") for m in reports) >= 4  # one before each of the 4 graphs, at least
+    assert sum(m.startswith("backward passes") for m in reports) >= 4  # one before each of the 4 graphs, at least
     assert reports[-1].endswith(f"/{4 * expected.scores.shape[0]}")  # the count names every graph's VJPs
     assert np.allclose(got.scores, expected.scores, rtol=1e-5, atol=1e-8)
 

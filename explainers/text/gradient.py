@@ -359,7 +359,7 @@ def _with_retries(lm, inp, method: type[GradientMethod], target: _Target, *, pre
         def tick(k: int) -> None:
             done[0] += k
             if progress:
-                progress(min(1.0, done[0] / total_vjps), f"gradients {done[0]}/{total_vjps}")
+                progress(min(1.0, done[0] / total_vjps), f"backward passes {done[0]}/{total_vjps}")
 
         previous = torch.get_float32_matmul_precision()
         autocast = (torch.autocast(lm.device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext())
