@@ -37,11 +37,7 @@ def check_output(path: str, force: bool, what: str = "output") -> Path:
         raise ExplainerError(f"{what} {path!r} is not a file name")
     if any(len(part.encode("utf-8", "surrogateescape")) > 255 for part in p.parts):
         raise ExplainerError(f"{what}: a name in {path[:60]!r}... is longer than 255 bytes")
-    parent = p.parent
-    if not parent.is_dir():
-        raise ExplainerError(f"{what} {path}: the folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK) or not _can_create_in(parent):
-        raise ExplainerError(f"{what} {path}: the folder {parent} is not writable")
+    _check_folder(p.parent, f"{what} {path}")
     if p.is_dir():
         raise ExplainerError(f"{what} {path} is a folder; name a file")
     if p.exists() or p.is_symlink():
@@ -50,6 +46,14 @@ def check_output(path: str, force: bool, what: str = "output") -> Path:
         if not p.is_file():
             raise ExplainerError(f"{what} {path} is not a regular file; it is never replaced")
     return p
+
+
+def _check_folder(folder: Path, what: str) -> None:
+    """The folder an output goes into exists and can be written (no folders are made along a mistyped path)."""
+    if not folder.is_dir():
+        raise ExplainerError(f"{what}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or not _can_create_in(folder):
+        raise ExplainerError(f"{what}: the folder {folder} is not writable")
 
 
 def _can_create_in(folder: Path) -> bool:
@@ -258,11 +262,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     from .retrieval.ingest import ingest_files
 
     directory = check_index_target(args.index)  # before any work: never replace what is not an index
-    parent = directory.parent
-    if not parent.is_dir():  # as every other output: no folders made up along a mistyped path
-        raise ExplainerError(f"--index {args.index}: the folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK) or not _can_create_in(parent):
-        raise ExplainerError(f"--index {args.index}: the folder {parent} is not writable")
+    _check_folder(directory.parent, f"--index {args.index}")  # as every other output
     docs, chunks, errors = ingest_files(args.docs, max_chars=args.max_chars)
     if not docs:
         raise ExplainerError("no document could be read: " + "; ".join(map(str, errors)))

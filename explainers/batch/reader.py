@@ -80,13 +80,7 @@ def count_rows(path: str | Path, fmt: str | None = None) -> int | None:
     """Rows in the file for the progress bar's ETA, read in 1 MiB blocks (Parquet: from its footer)."""
     fmt = detect_format(path, fmt)
     if fmt == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        try:
-            return pq.ParquetFile(path).metadata.num_rows
-        except (pa.ArrowException, OSError) as exc:
-            raise InputError(f"{path}: not a readable Parquet file ({str(exc)[:120]})") from None
+        return _parquet_file(Path(path)).metadata.num_rows
     if fmt == "csv":
         return None  # quoted fields may span lines: a line count would mislead the ETA
     n, last = 0, b"\n"
@@ -103,7 +97,7 @@ def read_rows(path: str | Path, columns: ColumnMap, fmt: str | None = None) -> I
     if not p.is_file():
         raise InputError(not_a_file(path))
     fmt = detect_format(p, fmt)
-    records = {"jsonl": _jsonl_records, "csv": _csv_records, "parquet": _parquet_records}[fmt](p)
+    records = _records(p, fmt)
     for line_no, record in records:
         if isinstance(record, BadRow):
             yield record
@@ -119,7 +113,7 @@ def check_columns(path: str | Path, columns: ColumnMap, fmt: str | None = None, 
 
     p = Path(path)
     fmt = detect_format(p, fmt)
-    records = {"jsonl": _jsonl_records, "csv": _csv_records, "parquet": _parquet_records}[fmt](p)
+    records = _records(p, fmt)
     try:
         head = list(islice(records, peek))
     finally:
@@ -322,14 +316,24 @@ def _has_surrogates(cells: list[str]) -> bool:
     return any(any("\udc80" <= ch <= "\udcff" for ch in c) for c in cells)
 
 
-def _parquet_records(path: Path) -> Iterator[tuple[int, dict | BadRow]]:
+def _records(path: Path, fmt: str) -> Iterator[tuple[int, dict | BadRow]]:
+    """(line or row number, record or BadRow) of a file in a known format, lazily."""
+    return {"jsonl": _jsonl_records, "csv": _csv_records, "parquet": _parquet_records}[fmt](path)
+
+
+def _parquet_file(path: Path):
+    """The opened Parquet file (its footer read), or an InputError that says it is not one."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(path)
+        return pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{path}: not a readable Parquet file ({str(exc)[:120]})") from None
+
+
+def _parquet_records(path: Path) -> Iterator[tuple[int, dict | BadRow]]:
+    pf = _parquet_file(path)
     row = 0
     for batch in pf.iter_batches(batch_size=256):  # one batch of rows in memory at a time
         for record in batch.to_pylist():
