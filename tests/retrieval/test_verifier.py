@@ -321,3 +321,24 @@ def test_a_claim_that_puts_another_place_or_year_in_the_sources_slot_is_labelled
     # a new fact in a slot of its own stays unsupported
     new = ground("Marie Curie also played the violin in Krakow.", [CURIE], embedder=embedder, verifier=verifier)
     assert new.sentences[0].label == "unsupported" and new.sentences[0].signals["value_substitution"] == 0.0
+
+
+def test_a_name_from_elsewhere_in_the_sources_put_in_the_sentences_slot_is_a_contradiction():
+    """A name the sources hold, but in another sentence, standing where the cited sentence has another name: the
+    detectors passed it, since the name is in the sources ("the port of Kallis" where the canal sentence says
+    "the port of Brenford", and Kallis is the bishop's see two sentences on)."""
+    from explainers.retrieval.grounding.alignment import compare
+
+    source = ("Ostby grew quickly in the 1800s. A new canal connected Ostby to the port of Brenford in 1822. "
+              "Its market charter was granted by Bishop Aldous of Kallis.")
+    canal = "A new canal connected Ostby to the port of Brenford in 1822."
+    wrong = compare("The new canal connected Ostby to the port of Kallis.", canal, source, frozenset())
+    assert wrong.signals["order_swap"] == 1.0 and wrong.signals["value_substitution"] == 0.0
+    assert wrong.contradictions == ("the source names another: it says Brenford where this says Kallis: 'A new "
+                                    "canal connected Ostby to the port of Brenford in 1822.'",)
+    right = compare("In 1822 a canal linked Ostby with the port of Brenford.", canal, source, frozenset())
+    assert right.signals["order_swap"] == 0.0 and not right.contradictions
+    # a claim that joins two sentences keeps each name in its own slot: no contradiction
+    fused = compare("A canal connected Ostby to the port of Brenford, and Bishop Aldous of Kallis granted its "
+                    "charter.", canal, source, frozenset())
+    assert fused.signals["order_swap"] == 0.0 and not fused.contradictions

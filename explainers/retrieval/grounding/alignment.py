@@ -195,7 +195,7 @@ def _closeness(a: dict[tuple[str, str], int], b: dict[tuple[str, str], int]) -> 
     return sum(1.0 / max(a[k], b[k]) for k in a.keys() & b.keys())
 
 
-def substitutions(claim: str, sentence: str, evidence: str) -> list[tuple[str, str]]:
+def substitutions(claim: str, sentence: str, evidence: str, names_only: bool = False) -> list[tuple[str, str]]:
     """(claim's value, source's value) pairs: a name or number of the claim that ``evidence`` does not hold,
     whose slot in the claim is the slot of a value of the same kind in ``sentence`` that the claim does not
     hold, by at least two words, one of them a content word or a name ("born in Vienna" against "born in
@@ -219,6 +219,8 @@ def substitutions(claim: str, sentence: str, evidence: str) -> list[tuple[str, s
     out = []
     for a, slot in c_slots.items():
         number = _is_number_anchor(a)
+        if number and names_only:
+            continue
         spelled, with_next, glued = c_ext[a]
         if all(w in e_words for w in a.split()) or not _real_value(a, spelled):
             continue  # the evidence holds it; or a "may" that is no month
@@ -350,6 +352,15 @@ def compare(claim: str, sentence: str, window: str, source_words: frozenset | se
         signals["value_substitution"] = float(len(subs))
         said = "; ".join(f"{theirs} where this says {ours}" for ours, theirs in subs)
         contradicts(f"the source says {said}: '{quote}'")
+    # a name the sources hold elsewhere, standing in the slot where the cited sentence has another name ("the
+    # siege of Valmora" where it says "the siege of Seltz", a quote given to the wrong speaker): the claim put a
+    # fact on the wrong name. Names only: a fused claim's number often comes from the next sentence.
+    displaced = [(ours, theirs) for ours, theirs in substitutions(claim, sentence, sentence, names_only=True)
+                 if all(ours != o for o, _ in subs)]
+    if displaced:
+        signals["order_swap"] = 1.0
+        said = "; ".join(f"{theirs} where this says {ours}" for ours, theirs in displaced)
+        contradicts(f"the source names another: it says {said}: '{quote}'")
 
     # a quantifier contradicts where the source quantifies differently (its own quantifier or a hedge such as
     # "up to", "about"); an "every day" for "daily" in a source without one is a rewording
