@@ -342,3 +342,23 @@ def test_a_name_from_elsewhere_in_the_sources_put_in_the_sentences_slot_is_a_con
     fused = compare("A canal connected Ostby to the port of Brenford, and Bishop Aldous of Kallis granted its "
                     "charter.", canal, source, frozenset())
     assert fused.signals["order_swap"] == 0.0 and not fused.contradictions
+
+
+def test_names_on_the_other_side_of_the_same_verb_are_swapped_roles():
+    """Buyer and bought traded places around "agreed to acquire"; their descriptions moved with them, so the
+    words around each name matched the source as well as before, and the role check passed it."""
+    from explainers.retrieval.grounding.alignment import compare, pivot_swaps
+
+    source = "In May 2020, the Swiss insurer Helvora agreed to acquire the Dutch broker Kanto for 310 million euros."
+    swapped = "In May 2020, the Dutch broker Kanto agreed to acquire the Swiss insurer Helvora."
+    assert pivot_swaps(swapped, source) == ["Kanto and Swiss"] or pivot_swaps(swapped, source)[0].startswith("Kanto")
+    al = compare(swapped, source, source, frozenset())
+    assert al.signals["order_swap"] == 1.0 and al.contradictions[0].startswith("roles look swapped (Kanto")
+    # the same roles in other words, another order of the phrases, a date moved around the verb: no swap
+    for same in ("Helvora, a Swiss insurer, agreed in May 2020 to acquire Kanto, a Dutch broker.",
+                 "The Swiss insurer Helvora agreed to acquire Kanto in May 2020.",
+                 "In 2020 Helvora agreed to acquire the broker Kanto for 310 million euros."):
+        assert not pivot_swaps(same, source), same
+        assert compare(same, source, source, frozenset()).signals["order_swap"] == 0.0, same
+    # the voice changed: the passive names the buyer after "by" (compare reads the voice before any role check)
+    assert compare("Kanto was acquired by Helvora in May 2020.", source, source, frozenset()).signals["order_swap"] == 0.0

@@ -7,7 +7,9 @@ words, and each that fires comes with a reason that quotes the evidence:
 - ``antonym_mismatch``: a claim word whose opposite the evidence uses instead (increased / decreased);
 - ``number_mismatch``: numbers of the claim that its evidence window lacks, where the window gives numbers;
 - ``name_mismatch``: names the sources hold, but not in the window the claim aligns with (an entity moved);
-- ``order_swap``: names or numbers that claim and evidence hold in reversed roles (A ... B vs B ... A);
+- ``order_swap``: names or numbers that claim and evidence hold in reversed roles (A ... B vs B ... A; on either
+  side of the same verb: "A agreed to acquire B" vs "B agreed to acquire A"), or a name put where the cited
+  sentence has another;
 - ``quantifier_mismatch``: a quantifier (all, most, only, at least) that the evidence does not use;
 - ``causal_reversal``: cause and effect on opposite sides of a causal connective;
 - ``value_substitution``: a name or number of the claim that no evidence holds, standing where the source has
@@ -141,13 +143,96 @@ def role_swaps(claim: str, sentence: str) -> list[str]:
     out = []
     for i, a in enumerate(shared):
         for b in shared[i + 1:]:
-            if a[0].isdigit() != b[0].isdigit():
-                continue  # a name and a number do not trade roles
+            if _is_number_anchor(a) != _is_number_anchor(b):
+                continue  # a name and a number (or a date: "May 2020") do not trade roles
             same = len(c_ctx[a] & s_ctx[a]) + len(c_ctx[b] & s_ctx[b])
             cross = len(c_ctx[a] & s_ctx[b]) + len(c_ctx[b] & s_ctx[a])
             if cross >= same + 2:
                 out.append(f"{shown.get(a, a)} and {shown.get(b, b)}")
-    return out + pairing_swaps(claim, sentence, known)
+    return out + pairing_swaps(claim, sentence, known) + pivot_swaps(claim, sentence, known)
+
+
+_PAST_IRREGULAR = frozenset("won led wrote took made gave sold bought held built began became brought sent lost paid told "
+                            "said found left kept ran beat chose drew drove fought grew hid hit knew lent met rode rose "
+                            "sank shot spent stood struck swore taught threw withdrew".split())
+_CLAUSE_GAP = re.compile(r"[,;:]|\b(?:while|but|whereas|although)\b", re.IGNORECASE)
+PIVOT_REACH = 10  # tokens on each side of a verb where its subject and object are looked for
+
+
+def _typed_anchors(text: str, toks, known: set[str]) -> list[tuple[str, bool, int, int, str]]:
+    """Runs of names and runs of numbers, each its own anchor ("In 1342 Fenhurst": 1342 and Fenhurst), with
+    (norm, is_number, first token, last token, spelling)."""
+    first_is_name = len(toks) > 1 and (toks[1].is_name or toks[0].norm in known)
+
+    def kind(k: int):
+        t = toks[k]
+        if t.is_number:
+            return True
+        return False if t.content and t.is_name and (k > 0 or first_is_name) else None
+
+    out, k = [], 0
+    while k < len(toks):
+        this = kind(k)
+        if this is None:
+            k += 1
+            continue
+        j = k
+        while j + 1 < len(toks) and toks[j + 1].content and kind(j + 1) is this:
+            j += 1
+        out.append((" ".join(x.norm for x in toks[k:j + 1]), this, k, j, text[toks[k].start:toks[j].end]))
+        k = j + 1
+    return out
+
+
+def _pivots(toks) -> dict[str, int]:
+    """Verbs that stand once in the text (a past form, an irregular past, or after "to"): word -> position."""
+    seen: dict[str, list[int]] = {}
+    for i, t in enumerate(toks):
+        if t.content and not t.is_name and not t.is_number:
+            word = t.text.lower()
+            if word.endswith("ed") or word in _PAST_IRREGULAR or (i and toks[i - 1].norm == "to"):
+                seen.setdefault(t.norm, []).append(i)
+    return {w: at[0] for w, at in seen.items() if len(at) == 1}
+
+
+def _verb_sides(text: str, toks, anchors, i: int) -> tuple[dict[str, tuple], dict[str, tuple]]:
+    """The anchors before and after token ``i`` in its clause, within ``PIVOT_REACH`` tokens: norm -> (is_number,
+    distance from the verb, spelling)."""
+    gaps = [m.start() for m in _CLAUSE_GAP.finditer(text)]
+
+    def apart(a: int, b: int) -> bool:
+        lo, hi = sorted((toks[a].start, toks[b].start))
+        return any(lo < g < hi for g in gaps)
+
+    left = {n: (num, i - b, shown) for n, num, a, b, shown in anchors
+            if b < i and i - b <= PIVOT_REACH and not apart(b, i)}
+    right = {n: (num, a - i, shown) for n, num, a, b, shown in anchors
+             if a > i and a - i <= PIVOT_REACH and not apart(i, a)}
+    return left, right
+
+
+def pivot_swaps(claim: str, sentence: str, known: set[str] = frozenset()) -> list[str]:
+    """Names (or numbers) on opposite sides of the same verb: "Baltera Bank agreed to acquire ... Kvikk" where the
+    source has "Kvikk agreed to acquire ... Baltera Bank". A paraphrase that moves a name keeps the verb between
+    the same two (or changes the voice, which ``compare`` checks first); a swap puts the one before it after it
+    and the other after it before it. Both of one kind: a date moved around the verb is a rewording."""
+    c_toks, s_toks = tokens(claim), tokens(sentence)
+    c_anchors, s_anchors = _typed_anchors(claim, c_toks, known), _typed_anchors(sentence, s_toks, known)
+    c_piv, s_piv = _pivots(c_toks), _pivots(s_toks)
+    out, seen = [], set()
+    for verb in sorted(c_piv.keys() & s_piv.keys()):
+        c_left, c_right = _verb_sides(claim, c_toks, c_anchors, c_piv[verb])
+        s_left, s_right = _verb_sides(sentence, s_toks, s_anchors, s_piv[verb])
+        before = [a for a in c_left if a in s_right and a not in s_left]
+        after = [b for b in c_right if b in s_left and b not in s_right]
+        # the pair nearest the verb (its subject and object, not an adjective further off)
+        pairs = sorted((c_left[a][1] + c_right[b][1], a, b) for a in before for b in after
+                       if c_left[a][0] == c_right[b][0])
+        if pairs and frozenset(pairs[0][1:]) not in seen:
+            _, a, b = pairs[0]
+            seen.add(frozenset((a, b)))
+            out.append(f"{c_left[a][2]} and {c_right[b][2]}")
+    return out
 
 
 def misattributions(claim: str, source: str) -> list[str]:
@@ -157,13 +242,23 @@ def misattributions(claim: str, source: str) -> list[str]:
     known = _names(claim) | _names(source)
     c_ctx, s_ctx = _contexts(claim, known), _contexts(source, known)
     shown, source_shown = _spelling(claim, known), _spelling(source, known)
+    at = {}  # where each anchor stands in the source
+    for name, a, b in _anchor_spans(source, known):
+        at.setdefault(name, []).append((a, b))
+
+    def beside(x: str, y: str) -> bool:
+        """``y`` stands only in ``x``'s noun phrase ("the Dutch broker Kanto"): a claim that drops "Dutch" gives
+        Kanto the context Dutch had, and that is no other speaker or agent."""
+        return bool(at.get(y)) and all(any(abs(a2 - b1) <= SLOT_REACH or abs(a1 - b2) <= SLOT_REACH
+                                           for a1, b1 in at.get(x, ())) for a2, b2 in at[y])
+
     out = []
     for a, ctx in c_ctx.items():
         if a not in s_ctx or _is_number_anchor(a):
             continue
         own = len(ctx & s_ctx[a])
         rival = max(((len(ctx & s_ctx[b]), b) for b in s_ctx if b != a and not _is_number_anchor(b)
-                     and b not in c_ctx), default=(0, ""))
+                     and b not in c_ctx and not beside(a, b)), default=(0, ""))
         if rival[0] >= own + 2:
             out.append(f"{shown.get(a, a)} where the source has {source_shown.get(rival[1], rival[1])}")
     return out
