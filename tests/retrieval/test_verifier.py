@@ -362,3 +362,20 @@ def test_names_on_the_other_side_of_the_same_verb_are_swapped_roles():
         assert compare(same, source, source, frozenset()).signals["order_swap"] == 0.0, same
     # the voice changed: the passive names the buyer after "by" (compare reads the voice before any role check)
     assert compare("Kanto was acquired by Helvora in May 2020.", source, source, frozenset()).signals["order_swap"] == 0.0
+
+
+def test_an_opposite_in_the_same_place_is_an_antonym_even_where_the_source_uses_the_word_elsewhere():
+    from explainers.retrieval.grounding.alignment import compare, slot_antonyms
+
+    source = "The Brill River enters the lake from the north, and the lake drains south through the Orme River."
+    assert slot_antonyms("The lake drains north through the Orme River.", source) == ["north"]
+    al = compare("The lake drains north through the Orme River.", source, source, frozenset())
+    assert al.signals["antonym_mismatch"] == 1.0 and "the opposite of north" in al.contradictions[0]
+    # the word where the source has it, or an opposite in another place: nothing
+    assert not slot_antonyms("The Brill River enters the lake from the north.", source)
+    assert not slot_antonyms("Water leaves the lake to the south, through the Orme River.", source)
+    # opposites the list did not have: rising / falling, more / fewer
+    assert slot_antonyms("The plant was built because falling prices cut margins.",
+                         "The plant was built because rising prices cut margins.") == ["falling"]
+    assert slot_antonyms("Patients had 38 percent more admissions.", "Patients had 38 percent fewer admissions.") == [
+        "more"]

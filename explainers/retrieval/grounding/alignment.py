@@ -390,6 +390,28 @@ def pairing_swaps(claim: str, sentence: str, known: set[str] = frozenset()) -> l
     return out
 
 
+def slot_antonyms(claim: str, sentence: str) -> list[str]:
+    """Claim words whose opposite stands in the same place in the source sentence, between the same words on both
+    sides ("drains north through" against "drains south through", "the framework's inner pores" against "the
+    framework's outer pores"), though the sentence uses the word itself elsewhere ("enters from the north")."""
+    c_toks, s_toks = tokens(claim), tokens(sentence)
+    c_words = {t.norm for t in c_toks}
+    out = []
+    for i, t in enumerate(c_toks):
+        opposite = ANTONYM.get(t.norm, set()) - c_words
+        if not opposite:
+            continue
+        for j, u in enumerate(s_toks):
+            if u.norm not in opposite:
+                continue
+            left = i > 0 and j > 0 and c_toks[i - 1].norm == s_toks[j - 1].norm
+            right = i + 1 < len(c_toks) and j + 1 < len(s_toks) and c_toks[i + 1].norm == s_toks[j + 1].norm
+            if left and right:
+                out.append(t.text)
+                break
+    return out
+
+
 def _content(text: str) -> set[str]:
     return {t.norm for t in tokens(text) if t.content}
 
@@ -417,7 +439,7 @@ def compare(claim: str, sentence: str, window: str, source_words: frozenset | se
         contradicts(f"negation differs from the source about {', '.join(flipped_neg)}; it says: '{quote}'")
 
     flipped = sorted({t.text for t in c_toks if t.norm not in w_words and ANTONYM.get(t.norm, set()) & w_words
-                      and not ANTONYM.get(t.norm, set()) & c_words})
+                      and not ANTONYM.get(t.norm, set()) & c_words} | set(slot_antonyms(claim, sentence)))
     if flipped:
         signals["antonym_mismatch"] = float(len(flipped))
         contradicts(f"the source says the opposite of {', '.join(flipped)}: '{quote}'")

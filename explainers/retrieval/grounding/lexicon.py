@@ -44,6 +44,7 @@ ANTONYMS = [
     ("strengthened", "weakened"), ("improved", "worsened"), ("better", "worse"), ("best", "worst"),
     ("true", "false"), ("present", "absent"), ("accept", "reject"), ("allow", "forbid"), ("permitted", "forbidden"),
     ("mandatory", "optional"), ("required", "optional"), ("younger", "older"), ("youngest", "oldest"),
+    ("rising", "falling"), ("more", "fewer"), ("growing", "shrinking"), ("inbound", "outbound"),
 ]
 ANTONYM = {}
 for _a, _b in ANTONYMS:
