@@ -379,3 +379,7 @@ def test_an_opposite_in_the_same_place_is_an_antonym_even_where_the_source_uses_
                          "The plant was built because rising prices cut margins.") == ["falling"]
     assert slot_antonyms("Patients had 38 percent more admissions.", "Patients had 38 percent fewer admissions.") == [
         "more"]
+    # a negating prefix in the same place
+    assert slot_antonyms("Most students felt able to ask questions.", "Most students felt unable to ask questions.") == [
+        "able"]
+    assert not slot_antonyms("The able students asked questions.", "Most students felt unable to ask questions.")

@@ -390,15 +390,22 @@ def pairing_swaps(claim: str, sentence: str, known: set[str] = frozenset()) -> l
     return out
 
 
+_NEG_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non")
+
+
 def slot_antonyms(claim: str, sentence: str) -> list[str]:
     """Claim words whose opposite stands in the same place in the source sentence, between the same words on both
     sides ("drains north through" against "drains south through", "the framework's inner pores" against "the
-    framework's outer pores"), though the sentence uses the word itself elsewhere ("enters from the north")."""
+    framework's outer pores"), though the sentence uses the word itself elsewhere ("enters from the north"); a
+    negating prefix makes an opposite too ("felt able to" against "felt unable to")."""
     c_toks, s_toks = tokens(claim), tokens(sentence)
     c_words = {t.norm for t in c_toks}
     out = []
     for i, t in enumerate(c_toks):
         opposite = ANTONYM.get(t.norm, set()) - c_words
+        if len(t.norm) >= 4 and t.norm.isalpha():  # a negating prefix: able / unable, legal / illegal
+            opposite = opposite | ({p + t.norm for p in _NEG_PREFIXES} | {t.norm[len(p):] for p in _NEG_PREFIXES
+                                                                          if t.norm.startswith(p)}) - c_words
         if not opposite:
             continue
         for j, u in enumerate(s_toks):
