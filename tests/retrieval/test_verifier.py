@@ -383,3 +383,21 @@ def test_an_opposite_in_the_same_place_is_an_antonym_even_where_the_source_uses_
     assert slot_antonyms("Most students felt able to ask questions.", "Most students felt unable to ask questions.") == [
         "able"]
     assert not slot_antonyms("The able students asked questions.", "Most students felt unable to ask questions.")
+
+
+def test_a_quote_given_to_someone_the_source_does_not_name_with_it_is_a_contradiction():
+    from explainers.retrieval.grounding.alignment import compare, quote_speakers
+
+    source = ("The dive team mapped the wreck in 2021. Project director Gwen Adeyemi called the mines 'the one thing "
+              "no survey had warned us about.' The navy removed them a year later.")
+    wrong = "One of the divers called the mines 'the one thing no survey had warned us about.'"
+    assert [s for _, s, _ in quote_speakers(wrong, source)] == ["Gwen Adeyemi"]
+    al = compare(wrong, "The dive team mapped the wreck in 2021.", source, frozenset(), source)
+    assert al.signals["order_swap"] == 1.0
+    assert al.contradictions[0] == ("the source gives these words to Gwen Adeyemi: 'Project director Gwen Adeyemi "
+                                    "called the mines 'the one thing no survey had warned us about.''")
+    # the speaker named (the surname is enough), or the quote's words said without quoting: no contradiction
+    for right in ("Adeyemi said the mines were 'the one thing no survey had warned us about.'",
+                  "'The one thing no survey had warned us about,' said project director Gwen Adeyemi of the mines.",
+                  "The project director said no survey had warned the team about the mines."):
+        assert not quote_speakers(right, source), right

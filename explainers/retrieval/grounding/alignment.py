@@ -9,7 +9,7 @@ words, and each that fires comes with a reason that quotes the evidence:
 - ``name_mismatch``: names the sources hold, but not in the window the claim aligns with (an entity moved);
 - ``order_swap``: names or numbers that claim and evidence hold in reversed roles (A ... B vs B ... A; on either
   side of the same verb: "A agreed to acquire B" vs "B agreed to acquire A"), or a name put where the cited
-  sentence has another;
+  sentence has another, or a quote of the source given to someone its sentence does not name;
 - ``quantifier_mismatch``: a quantifier (all, most, only, at least) that the evidence does not use;
 - ``causal_reversal``: cause and effect on opposite sides of a causal connective;
 - ``value_substitution``: a name or number of the claim that no evidence holds, standing where the source has
@@ -25,6 +25,7 @@ from itertools import islice
 
 from .lexicon import ANTONYM, CAUSAL, NEGATION_PHRASES, NEGATION_WORDS, QUANTIFIER_WORDS
 from .fusion import ALIGNMENT_FEATURES, LABEL_SIGNALS
+from ...text.aggregate import sentence_spans
 from .lexical import _MONTHS, _norm, name_tokens, number_values, tokens
 
 _CAUSAL_RE = re.compile(r"\b(" + "|".join(re.escape(c) for c in sorted(CAUSAL, key=len, reverse=True)) + r")\b",
@@ -264,6 +265,37 @@ def misattributions(claim: str, source: str) -> list[str]:
     return out
 
 
+_QUOTED = re.compile(r"“([^”]{12,})”|\"([^\"]{12,})\"|(?<![A-Za-z])'([^']{12,}?)'(?![A-Za-z])|‘([^’]{12,})’")
+
+
+def _quotes(text: str) -> list[tuple[int, int, str]]:
+    return [(m.start(), m.end(), next(g for g in m.groups() if g)) for m in _QUOTED.finditer(text)]
+
+
+def quote_speakers(claim: str, source: str) -> list[tuple[str, str, str]]:
+    """(the claim's words around a quote, the source's speaker, the source's sentence) where the claim quotes words of the source but
+    none of the names the source's sentence gives with them ("One of the divers called the mines 'the one
+    thing no survey had warned us about'" where Gwen Adeyemi said it). A claim that names the speaker once,
+    even by surname only, keeps it."""
+    out = []
+    sentences = [source[a:b] for a, b in sentence_spans(source)] or [source]
+    for a, b, quote in _quotes(claim):
+        words = _content(quote)
+        if len(words) < 3:
+            continue
+        rest = claim[:a] + " " + claim[b:]
+        for sentence in sentences:
+            for sa, sb, theirs in _quotes(sentence):
+                if len(words & _content(theirs)) < 0.8 * len(words):
+                    continue
+                speakers = [t for t in name_tokens(tokens(sentence)) if not sa <= t.start < sb]
+                if speakers and not {t.norm for t in speakers} & _content(rest):
+                    shown = " ".join(t.text for t in speakers[:3])
+                    ours = " ".join(t.text for t in tokens(rest) if t.content)[:60]
+                    out.append((ours, shown, sentence))
+    return out
+
+
 SLOT_REACH = 3  # words on each side of a name or number that make its slot ("born in _", "in _ to study")
 
 
@@ -464,7 +496,12 @@ def compare(claim: str, sentence: str, window: str, source_words: frozenset | se
         signals["name_mismatch"] = float(len(moved))
         reasons.append(f"{', '.join(moved)} appear in the sources, but not where this claim's facts are")
 
-    if bool(_PASSIVE_BY.search(claim)) == bool(_PASSIVE_BY.search(sentence)):
+    quoted = quote_speakers(claim, nearby or window)
+    if quoted:
+        signals["order_swap"] = 1.0
+        said = quoted[0][2] if len(quoted[0][2]) <= 200 else quoted[0][2][:197] + "..."
+        contradicts(f"the source gives these words to {quoted[0][1]}: '{said}'")
+    if bool(_PASSIVE_BY.search(claim)) == bool(_PASSIVE_BY.search(sentence)) and not quoted:
         swapped = role_swaps(claim, sentence) + misattributions(claim, nearby or window)
         if swapped:
             signals["order_swap"] = 1.0
