@@ -401,3 +401,19 @@ def test_a_quote_given_to_someone_the_source_does_not_name_with_it_is_a_contradi
                   "'The one thing no survey had warned us about,' said project director Gwen Adeyemi of the mines.",
                   "The project director said no survey had warned the team about the mines."):
         assert not quote_speakers(right, source), right
+
+
+def test_cause_and_effect_are_read_by_the_connective_not_by_word_order():
+    from explainers.retrieval.grounding.alignment import compare
+
+    source = "Because the new planner uses more memory, the default cache size was reduced."
+    reversed_ = compare("The new planner uses more memory because the default cache size was reduced.", source, source,
+                        frozenset())
+    assert reversed_.signals["causal_reversal"] == 1.0
+    # the same cause and effect with other connectives, in either order: no reversal
+    for same in ("The default cache size was reduced because the new planner uses more memory.",
+                 "The new planner's greater use of memory caused the default cache size to be reduced.",
+                 "The new planner uses more memory, which is why the default cache size was reduced."):
+        assert compare(same, source, source, frozenset()).signals["causal_reversal"] == 0.0, same
+    assert compare("The reduced default cache size caused the new planner to use more memory.", source, source,
+                   frozenset()).signals["causal_reversal"] == 1.0

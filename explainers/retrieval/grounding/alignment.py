@@ -533,16 +533,33 @@ def compare(claim: str, sentence: str, window: str, source_words: frozenset | se
         signals["quantifier_mismatch"] = float(len(extra_quant))
         reasons.append(f"quantifier not in the source: {', '.join(extra_quant)}")
 
-    mc, ms = _CAUSAL_RE.search(claim), _CAUSAL_RE.search(sentence)
-    if mc and ms:
-        c_before, c_after = _content(claim[:mc.start()]), _content(claim[mc.end():])
-        s_before, s_after = _content(sentence[:ms.start()]), _content(sentence[ms.end():])
-        same = len(c_before & s_before) + len(c_after & s_after)
-        crossed = len(c_before & s_after) + len(c_after & s_before)
+    c_sides, s_sides = _cause_effect(claim), _cause_effect(sentence)
+    if c_sides and s_sides:
+        (c_cause, c_effect), (s_cause, s_effect) = c_sides, s_sides
+        same = len(c_cause & s_cause) + len(c_effect & s_effect)
+        crossed = len(c_cause & s_effect) + len(c_effect & s_cause)
         if crossed > same and crossed >= 2:
             signals["causal_reversal"] = 1.0
             contradicts(f"cause and effect are the other way round in the source: '{quote}'")
     return Alignment(signals, tuple(reasons), tuple(contra))
+
+
+# connectives after which the cause comes ("A because B"); before the others it comes first ("A caused B")
+_EFFECT_FIRST = frozenset({"because", "because of", "due to", "as a result of", "owing to"})
+_FRONTED = re.compile(r"^\s*(because of|because|due to|as a result of|owing to|since)\s+([^,]+),\s*(.+)$", re.IGNORECASE)
+
+
+def _cause_effect(text: str) -> tuple[set[str], set[str]] | None:
+    """(cause words, effect words) of a causal sentence: "A caused B", "A, which is why B", "B because A", and
+    a fronted "Because A, B"."""
+    fronted = _FRONTED.match(text)
+    if fronted:
+        return _content(fronted.group(2)), _content(fronted.group(3))
+    m = _CAUSAL_RE.search(text)
+    if not m:
+        return None
+    before, after = _content(text[:m.start()]), _content(text[m.end():])
+    return (after, before) if m.group(1).lower() in _EFFECT_FIRST else (before, after)
 
 
 def content_coverage(claim: str, window: str) -> float:
