@@ -28,7 +28,7 @@ from .verifier_data import Pair, generate, passages_from_jsonl, passages_from_te
 
 DEFAULTS = {"n_pairs": 14000, "n_val": 2000, "epochs": 1, "batch_size": 32, "lr": 8e-4, "r": 16, "alpha": 32.0,
             "max_length": 112, "seed": 0, "warmup": 0.05, "label_smoothing": 0.05, "n_paraphrase": 0,
-            "n_paraphrase_val": 300, "paraphrase_repeat": 2, "paraphrase_lm": None}
+            "n_paraphrase_val": 300, "paraphrase_repeat": 2, "paraphrase_lm": None, "wordnet": True}
 
 
 def default_passage_files() -> list[Path]:
@@ -67,6 +67,13 @@ def lm_paraphrase_pairs(passages, n: int, seed: int, progress=None, model: str |
 
     return paraphrase_pairs(passages, load_lm(model), load_embedder(), n, seed=seed, progress=progress,
                             cache_dir=cache_dir() / "verifier")
+
+
+def recipe_synonyms(passages: list[list[str]]) -> dict[str, tuple[str, ...]]:
+    """The recipe's WordNet substitutions, from the vocabulary of every passage (train and held out)."""
+    from .wordnet_lexicon import substitutions, vocabulary
+
+    return substitutions(vocabulary(s for p in passages for s in p))
 
 
 def split_passages(passages: list[list[str]], seed: int, val_share: float = 0.1):
@@ -151,8 +158,9 @@ def train(out_path: str | Path, passage_files: Sequence[str | Path] | None = Non
                          "pass --passages FILE")
     passages = load_passages(files)
     train_p, val_p = split_passages(passages, seed)
-    train_pairs = generate(train_p, int(cfg["n_pairs"]), seed=seed)
-    val_pairs = generate(val_p, int(cfg["n_val"]), seed=seed + 1)
+    synonyms = recipe_synonyms(passages) if cfg["wordnet"] else None
+    train_pairs = generate(train_p, int(cfg["n_pairs"]), seed=seed, synonyms=synonyms)
+    val_pairs = generate(val_p, int(cfg["n_val"]), seed=seed + 1, synonyms=synonyms)
     lm_counts = {}
     if int(cfg["n_paraphrase"]) > 0:
         lm_id = cfg["paraphrase_lm"]
@@ -216,7 +224,7 @@ def train(out_path: str | Path, passage_files: Sequence[str | Path] | None = Non
             "passages": {"train": len(train_p), "validation": len(val_p)},
             "pairs": {"train": len(train_pairs), "validation": len(val_pairs),
                       "train_kinds": dict(Counter(p.kind for p in train_pairs))},
-            "lm_paraphrases": lm_counts, "steps": step, "stopped_at_time_budget": stopped_early, "train_seconds": round(train_s, 1),
+            "wordnet_substitutions": len(synonyms or {}), "lm_paraphrases": lm_counts, "steps": step, "stopped_at_time_budget": stopped_early, "train_seconds": round(train_s, 1),
             "device": device, "torch": torch.__version__, "validation": val,
             "final_loss": round(float(np.mean(losses[-100:])), 4) if losses else None}
     out_path.with_suffix(".json").write_text(json.dumps(card, indent=1), encoding="utf-8")

@@ -154,7 +154,8 @@ def _decap(s: str) -> str:
     return s
 
 
-def _sub_word(text: str, table: dict[str, str], rng: random.Random, max_edits: int = 1) -> str | None:
+def _sub_word(text: str, table: dict[str, str | tuple[str, ...]], rng: random.Random,
+              max_edits: int = 1) -> str | None:
     hits = []
     for m in re.finditer(r"\b[A-Za-z]+\b", text):
         w = m.group(0)
@@ -179,6 +180,7 @@ def _sub_word(text: str, table: dict[str, str], rng: random.Random, max_edits: i
     out = text
     for a, b, w in sorted(chosen, reverse=True):
         rep = table[w.lower()]
+        rep = rep if isinstance(rep, str) else rng.choice(rep)
         if w[0].isupper():
             rep = _cap(rep)
         out = out[:a] + rep + out[b:]
@@ -603,9 +605,19 @@ def _window(sents: Sequence[str], i: int, rng: random.Random, extra: int | None 
     return " ".join(sents[lo:hi])
 
 
-def generate(passages: Sequence[Sequence[str]], n_pairs: int, seed: int = 0) -> list[Pair]:
-    """Pairs by recipe: about 40 % entailed, 35 % contradicted, 25 % neutral."""
+def generate(passages: Sequence[Sequence[str]], n_pairs: int, seed: int = 0,
+             synonyms: dict[str, tuple[str, ...]] | None = None) -> list[Pair]:
+    """Pairs by recipe: about 40 % entailed, 35 % contradicted, 25 % neutral.
+
+    ``synonyms`` (``wordnet_lexicon.substitutions``) widens the recipe's short synonym list, and half of the
+    entailed claims of every kind but identity, frame and edited-both are then reworded with it too."""
     rng = random.Random(seed)
+    syn = {**synonyms, **_SYN} if synonyms else _SYN
+
+    def reword(c: str | None) -> str | None:
+        if c and synonyms and rng.random() < 0.5:
+            return _sub_word(c, syn, rng, max_edits=rng.randint(1, 3)) or c
+        return c
     all_sents = [s for p in passages for s in p]
     out: list[Pair] = []
     causal = [(p, i) for p, sents in enumerate(passages) for i, s in enumerate(sents) if reverse_cause(s)]
@@ -622,7 +634,7 @@ def generate(passages: Sequence[Sequence[str]], n_pairs: int, seed: int = 0) -> 
             add(ev, s, ENTAILED, "identity")
         elif r < 0.20:
             c = s
-            steps = [lambda x: _sub_word(x, _SYN, rng, max_edits=rng.randint(2, 5)), lambda x: front_phrase(x),
+            steps = [lambda x: _sub_word(x, syn, rng, max_edits=rng.randint(2, 5)), lambda x: front_phrase(x),
                      lambda x: drop_details(x), lambda x: number_words(x, rng), lambda x: first_clause(x),
                      lambda x: restructure(x, rng)]
             rng.shuffle(steps)
@@ -632,9 +644,9 @@ def generate(passages: Sequence[Sequence[str]], n_pairs: int, seed: int = 0) -> 
                 c = rng.choice(FRAMES).format(_decap(c))
             add(ev, c if c != s else None, ENTAILED, "rewrite")
         elif r < 0.24:
-            add(ev, first_clause(s) or last_clause(s) or drop_details(s), ENTAILED, "clause")
+            add(ev, reword(first_clause(s) or last_clause(s) or drop_details(s)), ENTAILED, "clause")
         elif r < 0.34:
-            c = _sub_word(s, _SYN, rng, max_edits=rng.randint(1, 3))
+            c = _sub_word(s, syn, rng, max_edits=rng.randint(1, 3))
             c2 = front_phrase(c) if c and rng.random() < 0.4 else None
             add(ev, c2 or c, ENTAILED, "synonym")
         elif r < 0.52:
@@ -647,15 +659,15 @@ def generate(passages: Sequence[Sequence[str]], n_pairs: int, seed: int = 0) -> 
             for p_sents, j in tries:
                 c = restructure(p_sents[j], rng)
                 if c:
-                    add(_window(p_sents, j, rng), c, ENTAILED, "restructure")
+                    add(_window(p_sents, j, rng), reword(c), ENTAILED, "restructure")
                     break
             else:
                 add(ev, front_phrase(s) or drop_details(s), ENTAILED, "reorder")
         elif r < 0.62:
-            base = rng.choice([s, s, first_clause(s) or s, _sub_word(s, _SYN, rng) or s])
+            base = rng.choice([s, s, first_clause(s) or s, _sub_word(s, syn, rng) or s])
             add(ev, rng.choice(FRAMES).format(_decap(base)), ENTAILED, "frame")
         elif r < 0.68:
-            add(ev, number_words(s, rng), ENTAILED, "number_format")
+            add(ev, reword(number_words(s, rng)), ENTAILED, "number_format")
         elif r < 0.84 and i + 1 < len(sents):
             a, b = sents[i], sents[i + 1]
             if rng.random() < 0.3:
@@ -664,7 +676,7 @@ def generate(passages: Sequence[Sequence[str]], n_pairs: int, seed: int = 0) -> 
                 a = restructure(a, rng) or a
             fused = (first_clause(a) or a).rstrip(".!?") + rng.choice([", and ", "; ", " and "]) + \
                 _decap(first_clause(b) or b)
-            add(" ".join(sents[max(0, i - rng.randint(0, 1)): i + 2]), fused, ENTAILED, "fusion")
+            add(" ".join(sents[max(0, i - rng.randint(0, 1)): i + 2]), reword(fused), ENTAILED, "fusion")
         else:
             # the same edit on both sides: the claim agrees with the (edited) evidence
             edit = rng.choice([lambda x: negate(x, rng), lambda x: swap_number(x, pools["num"], rng),
@@ -674,7 +686,7 @@ def generate(passages: Sequence[Sequence[str]], n_pairs: int, seed: int = 0) -> 
             if e:
                 lst = list(sents)
                 lst[i] = e
-                claim = e if rng.random() < 0.6 else (_sub_word(e, _SYN, rng) or e)
+                claim = e if rng.random() < 0.6 else (_sub_word(e, syn, rng) or e)
                 add(_window(lst, i, rng), claim, ENTAILED, "edited_both")
 
     def contradicted(sents, i, pools):
@@ -710,7 +722,7 @@ def generate(passages: Sequence[Sequence[str]], n_pairs: int, seed: int = 0) -> 
         if c and kind != "negation_in_evidence" and rng.random() < 0.3:
             c = restructure(c, rng) or c  # nor in the source's word order: moved words are no contradiction
         if c and rng.random() < 0.3:
-            c = _sub_word(c, _SYN, rng) or c  # contradictions are not always verbatim
+            c = _sub_word(c, syn, rng) or c  # contradictions are not always verbatim
         if c and rng.random() < 0.15:
             c = rng.choice(FRAMES).format(_decap(c))
         add(ev, c, CONTRADICTED, kind)
