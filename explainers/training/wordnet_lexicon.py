@@ -82,18 +82,18 @@ def load_wordnet():
     return WordNet()
 
 
+def _add_s(word: str, irregular: dict[str, str], sibilant: str) -> str:
+    """A plural noun or a third-person verb: "struggle" -> "struggles", "body" -> "bodies", "go" -> "goes"."""
+    if word in irregular:
+        return irregular[word]
+    if re.search(r"[^aeiou]y$", word):
+        return word[:-1] + "ies"
+    return word + ("es" if re.search(f"({sibilant})$", word) else "s")
+
+
 def _plural(lemma: str) -> str:
     words = lemma.split(" ")
-    last = words[-1]
-    if last in _IRREGULAR_PLURAL:
-        last = _IRREGULAR_PLURAL[last]
-    elif re.search(r"[^aeiou]y$", last):
-        last = last[:-1] + "ies"
-    elif re.search(r"(s|sh|ch|x|z)$", last):
-        last += "es"
-    else:
-        last += "s"
-    return " ".join(words[:-1] + [last])
+    return " ".join(words[:-1] + [_add_s(words[-1], _IRREGULAR_PLURAL, "s|sh|ch|x|z")])
 
 
 def _inflect_verb(lemma: str, form: str) -> str:
@@ -111,14 +111,7 @@ def _inflect_verb(lemma: str, form: str) -> str:
         else:
             v += "ed"
     elif form == "3sg":
-        if v in _IRREGULAR_3SG:
-            v = _IRREGULAR_3SG[v]
-        elif re.search(r"[^aeiou]y$", v):
-            v = v[:-1] + "ies"
-        elif re.search(r"(s|sh|ch|x|z|o)$", v):
-            v += "es"
-        else:
-            v += "s"
+        v = _add_s(v, _IRREGULAR_3SG, "s|sh|ch|x|z|o")
     elif form == "ing":
         v = (v[:-1] if v.endswith("e") and not v.endswith(("ee", "ye", "oe")) else v) + "ing"
     return " ".join([v] + words[1:])
