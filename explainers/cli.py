@@ -379,7 +379,7 @@ def cmd_train_verifier(args: argparse.Namespace) -> int:
     else:
         card = train(out, files, device=args.device, time_budget_s=args.time_budget, progress=bar,
                      n_pairs=args.n_pairs, epochs=args.epochs, seed=args.seed, n_paraphrase=args.lm_paraphrases,
-                     paraphrase_lm=args.model)
+                     paraphrase_lm=args.model, wordnet=not args.no_wordnet)
         print(f"trained in {card['train_seconds']:.0f} s on {card['pairs']['train']} pairs; validation accuracy "
               f"{card['validation']['accuracy']:.3f} on passages it never saw")
     if not args.no_fusion:
@@ -736,6 +736,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default 0: with the packaged SmolLM2-135M they did not help; see the README)")
     p.add_argument("--model", default=None,
                    help="the LM that writes them (Hugging Face id or folder; default AUDITLENS_LM or SmolLM2)")
+    p.add_argument("--no-wordnet", action="store_true",
+                   help="train without the WordNet rewordings (needs no wn package; see the README)")
     p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=cmd_train_verifier)
 

@@ -391,16 +391,26 @@ def test_a_quote_given_to_someone_the_source_does_not_name_with_it_is_a_contradi
     source = ("The dive team mapped the wreck in 2021. Project director Gwen Adeyemi called the mines 'the one thing "
               "no survey had warned us about.' The navy removed them a year later.")
     wrong = "One of the divers called the mines 'the one thing no survey had warned us about.'"
-    assert [s for _, s, _ in quote_speakers(wrong, source)] == ["Gwen Adeyemi"]
+    assert [speaker for speaker, _ in quote_speakers(wrong, source)] == ["Gwen Adeyemi"]
     al = compare(wrong, "The dive team mapped the wreck in 2021.", source, frozenset(), source)
     assert al.signals["order_swap"] == 1.0
     assert al.contradictions[0] == ("the source gives these words to Gwen Adeyemi: 'Project director Gwen Adeyemi "
                                     "called the mines 'the one thing no survey had warned us about.''")
-    # the speaker named (the surname is enough), or the quote's words said without quoting: no contradiction
+    assert quote_speakers("Diver Tom Okoro said the mines were 'the one thing no survey had warned us about.'",
+                          source)
+    # the speaker named (the surname is enough) or described by role, no speaker said at all, the quote's words
+    # said without quoting: no contradiction
     for right in ("Adeyemi said the mines were 'the one thing no survey had warned us about.'",
                   "'The one thing no survey had warned us about,' said project director Gwen Adeyemi of the mines.",
+                  "The project director called the mines 'the one thing no survey had warned us about.'",
+                  "The mines were 'the one thing no survey had warned us about.'",
                   "The project director said no survey had warned the team about the mines."):
         assert not quote_speakers(right, source), right
+    # a title in quotes is nobody's words; whoever is told is not the speaker
+    assert not quote_speakers('Charles Dickens published "A Tale of Two Cities" in 1859.',
+                              'The novel "A Tale of Two Cities" appeared in 1859.')
+    assert not quote_speakers("Adeyemi said the mines were 'the one thing no survey had warned us about.'",
+                              "She told Reuters the mines were 'the one thing no survey had warned us about.'")
 
 
 def test_cause_and_effect_are_read_by_the_connective_not_by_word_order():
@@ -417,3 +427,28 @@ def test_cause_and_effect_are_read_by_the_connective_not_by_word_order():
         assert compare(same, source, source, frozenset()).signals["causal_reversal"] == 0.0, same
     assert compare("The reduced default cache size caused the new planner to use more memory.", source, source,
                    frozenset()).signals["causal_reversal"] == 1.0
+
+
+def test_the_new_checks_pass_correct_rewordings_a_review_tried():
+    """Correct claims a fresh read of the checks found flagged: each is a rewording of its source."""
+    from explainers.retrieval.grounding.alignment import compare
+
+    for claim, source in (
+            ("Anna Berg married Boris Lind in 1920.", "Boris Lind married Anna Berg in 1920."),
+            ("Kanto merged with Helvora in 2019.", "Helvora merged with Kanto in 2019."),
+            ("Kanto was acquired in 2020 by Helvora.", "Helvora acquired Kanto in 2020."),
+            ("Kanto was later acquired by Helvora.", "Helvora later acquired Kanto."),
+            ("Kanto was the broker acquired in 2020 by Helvora.", "Helvora acquired Kanto in 2020."),
+            ("The river flows into the sea at Ostby.", "The river flows to the sea at Ostby."),
+            ("The gas is inflammable at room temperature.", "The gas is flammable at room temperature."),
+            ("Since 2010, the firm has grown because demand rose.", "The firm has grown since 2010 because demand rose."),
+            ("Heavy rain caused the flood in Ostby.", "The flood in Ostby was caused by heavy rain."),
+            ('Charles Dickens published "A Tale of Two Cities" in 1859.', 'The novel "A Tale of Two Cities" appeared in '
+                                                                         "1859, written by Charles Dickens.")):
+        al = compare(claim, source, source, frozenset(), source)
+        assert not al.contradictions, (claim, al.contradictions)
+    # one person named two ways is not another name in the slot
+    source = "Abraham Lincoln was elected in 1860. President Lincoln signed the proclamation in 1863."
+    al = compare("Abraham Lincoln signed the proclamation in 1863.", "President Lincoln signed the proclamation in 1863.",
+                 source, frozenset(), source)
+    assert not al.contradictions, al.contradictions

@@ -41,7 +41,7 @@ def test_inflection_follows_the_word_it_replaces():
 
 def test_substitutions_are_familiar_words_in_the_same_form(table):
     vocab = vocabulary(TEXTS + OTHER)
-    assert {"demonstrated", "conflicts", "remained"} <= set(table), sorted(table)
+    assert {"conflicts", "remained", "established"} <= set(table), sorted(table)
     protected = {w for pair in ANTONYMS for w in pair} | set(NEGATION_WORDS) | set(QUANTIFIERS)
     for form, subs in table.items():
         assert form not in protected
@@ -54,7 +54,9 @@ def test_substitutions_are_familiar_words_in_the_same_form(table):
             assert all(s.split()[0].endswith(("ed", "t", "d", "n")) or s.split()[0] in {"took", "made", "got", "ran"}
                        for s in subs), (form, subs)
     # inflected like the word: a past for a past, a plural for a plural
-    assert "showed" in table["demonstrated"] and "struggles" in table["conflicts"] and "stayed" in table["remained"]
+    assert "struggles" in table["conflicts"] and "stayed" in table["remained"] and "set up" in table["established"]
+    # a past that may be a participle ("was demonstrated") is not given a verb whose two forms differ ("showed")
+    assert "showed" not in table.get("demonstrated", ())
     # "bought" is a word of the antonym list (bought / sold): never a substitution
     assert "purchased" not in table
     # names are facts: no name is replaced by another (Taiwan is no "China")
@@ -71,7 +73,7 @@ def test_generate_rewords_entailed_claims_with_them(table):
     entailed = [p for p in worded if p.label == ENTAILED and p.kind != "identity"]
     reworded = [p for p in entailed if any(f" {s} " in f" {p.claim.lower()} " and s not in p.evidence.lower()
                                            for s in substituted)]
-    assert len(reworded) >= 0.1 * len(entailed), (len(reworded), len(entailed))
+    assert len(reworded) >= 0.05 * len(entailed), (len(reworded), len(entailed))
     kinds = Counter(p.kind for p in reworded)
     assert len(kinds) >= 3, kinds  # not one kind only: clauses, fusions, restructurings are reworded too
 

@@ -30,7 +30,8 @@ from .lexical import _MONTHS, _norm, name_tokens, number_values, tokens
 
 _CAUSAL_RE = re.compile(r"\b(" + "|".join(re.escape(c) for c in sorted(CAUSAL, key=len, reverse=True)) + r")\b",
                         re.IGNORECASE)
-_PASSIVE_BY = re.compile(r"\b(?:was|were|is|are|been|being)\s+\w+(?:ed|en|wn|lt|ght)\s+by\b", re.IGNORECASE)
+_PASSIVE_BY = re.compile(r"\b(?:was|were|is|are|been|being)\s+(?:\w+\s+)?\w+(?:ed|en|wn|lt|ght)\s+by\b",
+                         re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,9 @@ def role_swaps(claim: str, sentence: str) -> list[str]:
     two words more than they match their own."""
     known = _names(claim) | _names(sentence)
     c_ctx, s_ctx = _contexts(claim, known), _contexts(sentence, known)
-    shared = [a for a in c_ctx if a in s_ctx]
+    # "A married B" says "B married A": around a verb of two equal partners, places say nothing of roles
+    mutual = {t.norm for t in tokens(claim)} & {t.norm for t in tokens(sentence)} & _SYMMETRIC
+    shared = [a for a in c_ctx if a in s_ctx] if not mutual else []
     shown = _spelling(claim, known)
     out = []
     for i, a in enumerate(shared):
@@ -150,7 +153,7 @@ def role_swaps(claim: str, sentence: str) -> list[str]:
             cross = len(c_ctx[a] & s_ctx[b]) + len(c_ctx[b] & s_ctx[a])
             if cross >= same + 2:
                 out.append(f"{shown.get(a, a)} and {shown.get(b, b)}")
-    return out + pairing_swaps(claim, sentence, known) + pivot_swaps(claim, sentence, known)
+    return list(dict.fromkeys(out + pairing_swaps(claim, sentence, known) + pivot_swaps(claim, sentence, known)))
 
 
 _PAST_IRREGULAR = frozenset("won led wrote took made gave sold bought held built began became brought sent lost paid told "
@@ -196,18 +199,32 @@ def _pivots(toks) -> dict[str, int]:
     return {w: at[0] for w, at in seen.items() if len(at) == 1}
 
 
+_SYMMETRIC = frozenset("married met merged drew tied played fought shared debated partnered collaborated competed "
+                       "allied clashed corresponded negotiated".split())
+
+
+def _passive_or_mutual(toks, i: int) -> bool:
+    """A verb with "by" after it (a passive: "the broker acquired in 2020 by Helvora") or with a partner
+    ("merged with"): the order of the names around it says nothing about roles."""
+    after = [t.norm for t in toks[i + 1:i + 1 + PIVOT_REACH]]
+    return "by" in after or (bool(after) and after[0] == "with")
+
+
 def _verb_sides(text: str, toks, anchors, i: int) -> tuple[dict[str, tuple], dict[str, tuple]]:
     """The anchors before and after token ``i`` in its clause, within ``PIVOT_REACH`` tokens: norm -> (is_number,
-    distance from the verb, spelling)."""
+    distance from the verb, spelling, whether it modifies a word after it)."""
     gaps = [m.start() for m in _CLAUSE_GAP.finditer(text)]
 
     def apart(a: int, b: int) -> bool:
         lo, hi = sorted((toks[a].start, toks[b].start))
         return any(lo < g < hi for g in gaps)
 
-    left = {n: (num, i - b, shown) for n, num, a, b, shown in anchors
+    def modifier(b: int) -> bool:  # "Swiss" in "the Swiss insurer": a lower-case word follows it in its phrase
+        return b + 1 < len(toks) and b + 1 != i and toks[b + 1].content and toks[b + 1].text[:1].islower()
+
+    left = {n: (num, i - b, shown, modifier(b)) for n, num, a, b, shown in anchors
             if b < i and i - b <= PIVOT_REACH and not apart(b, i)}
-    right = {n: (num, a - i, shown) for n, num, a, b, shown in anchors
+    right = {n: (num, a - i, shown, modifier(b)) for n, num, a, b, shown in anchors
              if a > i and a - i <= PIVOT_REACH and not apart(i, a)}
     return left, right
 
@@ -222,15 +239,17 @@ def pivot_swaps(claim: str, sentence: str, known: set[str] = frozenset()) -> lis
     c_piv, s_piv = _pivots(c_toks), _pivots(s_toks)
     out, seen = [], set()
     for verb in sorted(c_piv.keys() & s_piv.keys()):
+        if verb in _SYMMETRIC or any(_passive_or_mutual(t, i) for t, i in ((c_toks, c_piv[verb]), (s_toks, s_piv[verb]))):
+            continue  # "A married B" is "B married A"; "was acquired in 2020 by A" names the buyer after the verb
         c_left, c_right = _verb_sides(claim, c_toks, c_anchors, c_piv[verb])
         s_left, s_right = _verb_sides(sentence, s_toks, s_anchors, s_piv[verb])
         before = [a for a in c_left if a in s_right and a not in s_left]
         after = [b for b in c_right if b in s_left and b not in s_right]
-        # the pair nearest the verb (its subject and object, not an adjective further off)
-        pairs = sorted((c_left[a][1] + c_right[b][1], a, b) for a in before for b in after
-                       if c_left[a][0] == c_right[b][0])
-        if pairs and frozenset(pairs[0][1:]) not in seen:
-            _, a, b = pairs[0]
+        # the pair nearest the verb, names that head their phrase first ("the Swiss insurer Helvora": Helvora)
+        pairs = sorted((c_left[a][3] + c_right[b][3], c_left[a][1] + c_right[b][1], a, b)
+                       for a in before for b in after if c_left[a][0] == c_right[b][0])
+        if pairs and frozenset(pairs[0][2:]) not in seen:
+            a, b = pairs[0][2:]
             seen.add(frozenset((a, b)))
             out.append(f"{c_left[a][2]} and {c_right[b][2]}")
     return out
@@ -265,34 +284,66 @@ def misattributions(claim: str, source: str) -> list[str]:
     return out
 
 
-_QUOTED = re.compile(r"“([^”]{12,})”|\"([^\"]{12,})\"|(?<![A-Za-z])'([^']{12,}?)'(?![A-Za-z])|‘([^’]{12,})’")
+_QUOTED = re.compile(r"“([^”]{12,600})”|\"([^\"]{12,600})\"|(?<![A-Za-z])'([^']{12,600}?)'(?![A-Za-z])|‘([^’]{12,600})’")
 
 
 def _quotes(text: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), next(g for g in m.groups() if g)) for m in _QUOTED.finditer(text)]
 
 
-def quote_speakers(claim: str, source: str) -> list[tuple[str, str, str]]:
-    """(the claim's words around a quote, the source's speaker, the source's sentence) where the claim quotes words of the source but
-    none of the names the source's sentence gives with them ("One of the divers called the mines 'the one
-    thing no survey had warned us about'" where Gwen Adeyemi said it). A claim that names the speaker once,
-    even by surname only, keeps it."""
+_SPEECH = frozenset("said says say told tells wrote writes called calls admitted admits warned warns added adds "
+                    "explained explains argued argues stated states declared declares noted notes insisted insists "
+                    "recalled recalls replied replies remarked remarks described describes".split())
+SPEAKER_REACH = 4  # tokens before a speech verb (or after it, "..., said X") that name who speaks
+
+
+def _speakers(text: str, toks, quote: tuple[int, int]) -> tuple[set[str], set[str], str]:
+    """Who speaks a quote in ``text``: (their names, every content word of their phrases, the names as
+    spelled). A speaker stands just before a speech verb outside the quote ("Project director Gwen Adeyemi
+    called"), or just after it where nothing comes before ("..., said Varga"); whoever is told ("told Reuters")
+    is not one."""
+    inside = [quote[0] <= t.start < quote[1] for t in toks]
+    names, words, shown = set(), set(), []
+    for i, t in enumerate(toks):
+        if t.norm not in _SPEECH or inside[i]:
+            continue
+        before = [k for k in range(max(0, i - SPEAKER_REACH), i) if not inside[k] and toks[k].content]
+        after = [k for k in range(i + 1, min(len(toks), i + 1 + SPEAKER_REACH)) if not inside[k]]
+        for k in before or ([] if t.norm in ("told", "tells") else after):
+            u = toks[k]
+            if u.content and not u.is_number and u.norm not in _SPEECH:
+                words.add(u.norm)
+                if u.is_name and (k > 0 or (k + 1 < len(toks) and toks[k + 1].is_name)):
+                    names.add(u.norm)
+                    shown.append(u.text)
+    return names, words, " ".join(dict.fromkeys(shown))
+
+
+def quote_speakers(claim: str, source: str) -> list[tuple[str, str]]:
+    """(the source's speaker, the source's sentence) where the claim gives a quote of the source to someone
+    else: the claim says who speaks it (a speech verb beside the quote), and neither names nor describes the
+    source's speaker ("One of the divers called the mines 'the one thing no survey had warned us about'" where
+    Gwen Adeyemi said it). A surname alone, or the speaker's role ("the project director"), keeps it; a title in
+    quotes ("published 'A Tale of Two Cities'") has no speech verb and is no quote to check."""
     out = []
     sentences = [source[a:b] for a, b in sentence_spans(source)] or [source]
+    c_toks = tokens(claim)
     for a, b, quote in _quotes(claim):
         words = _content(quote)
-        if len(words) < 3:
-            continue
-        rest = claim[:a] + " " + claim[b:]
+        c_names, c_words, _ = _speakers(claim, c_toks, (a, b))
+        if len(words) < 3 or not c_words:
+            continue  # no speaker said in the claim: nothing to contradict
         for sentence in sentences:
+            s_toks = tokens(sentence)
             for sa, sb, theirs in _quotes(sentence):
                 if len(words & _content(theirs)) < 0.8 * len(words):
                     continue
-                speakers = [t for t in name_tokens(tokens(sentence)) if not sa <= t.start < sb]
-                if speakers and not {t.norm for t in speakers} & _content(rest):
-                    shown = " ".join(t.text for t in speakers[:3])
-                    ours = " ".join(t.text for t in tokens(rest) if t.content)[:60]
-                    out.append((ours, shown, sentence))
+                s_names, s_words, shown = _speakers(sentence, s_toks, (sa, sb))
+                if not s_names:
+                    continue  # "She wrote ...": who she is lies in another sentence
+                same = c_names & s_names if c_names else c_words & s_words
+                if not same:
+                    out.append((shown, sentence))
     return out
 
 
@@ -423,6 +474,13 @@ def pairing_swaps(claim: str, sentence: str, known: set[str] = frozenset()) -> l
 
 
 _NEG_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non")
+# prefixed words that are no opposites of their stems
+_NOT_OPPOSITES = frozenset(frozenset(p) for p in (
+    ("flammable", "inflammable"), ("valuable", "invaluable"), ("habitable", "inhabitable"), ("ravel", "unravel"),
+    ("loosen", "unloosen"), ("famous", "infamous"), ("press", "impress"), ("form", "inform"), ("sure", "insure"),
+    ("vest", "invest"), ("prove", "improve"), ("port", "import"), ("close", "disclose"), ("cover", "discover"),
+    ("pose", "impose"), ("tend", "intend"), ("tense", "intense"), ("mission", "dismission"), ("pact", "impact"),
+    ("patient", "inpatient"), ("grate", "ingrate"), ("spire", "inspire"), ("sect", "insect"), ("spect", "inspect")))
 
 
 def slot_antonyms(claim: str, sentence: str) -> list[str]:
@@ -435,13 +493,13 @@ def slot_antonyms(claim: str, sentence: str) -> list[str]:
     out = []
     for i, t in enumerate(c_toks):
         opposite = ANTONYM.get(t.norm, set()) - c_words
-        if len(t.norm) >= 4 and t.norm.isalpha():  # a negating prefix: able / unable, legal / illegal
+        if t.content and len(t.norm) >= 4 and t.norm.isalpha():  # a negating prefix: able / unable, legal / illegal
             opposite = opposite | ({p + t.norm for p in _NEG_PREFIXES} | {t.norm[len(p):] for p in _NEG_PREFIXES
                                                                           if t.norm.startswith(p)}) - c_words
         if not opposite:
             continue
         for j, u in enumerate(s_toks):
-            if u.norm not in opposite:
+            if u.norm not in opposite or frozenset((t.norm, u.norm)) in _NOT_OPPOSITES:
                 continue
             left = i > 0 and j > 0 and c_toks[i - 1].norm == s_toks[j - 1].norm
             right = i + 1 < len(c_toks) and j + 1 < len(s_toks) and c_toks[i + 1].norm == s_toks[j + 1].norm
@@ -455,6 +513,11 @@ def _content(text: str) -> set[str]:
     return {t.norm for t in tokens(text) if t.content}
 
 
+def _shortened(sentence: str) -> str:
+    """A source sentence as a reason quotes it: in quote marks, at most 200 characters."""
+    return "'" + (sentence if len(sentence) <= 200 else sentence[:197] + "...") + "'"
+
+
 def compare(claim: str, sentence: str, window: str, source_words: frozenset | set, nearby: str = "") -> Alignment:
     """Mismatch signals between a claim, its best-aligned source sentence and the window around it
     (``nearby``: the text of every window the claim was checked against, where a fused fact's names may be)."""
@@ -465,7 +528,7 @@ def compare(claim: str, sentence: str, window: str, source_words: frozenset | se
     def contradicts(reason: str) -> None:
         reasons.append(reason)
         contra.append(reason)
-    quote = sentence if len(sentence) <= 200 else sentence[:197] + "..."
+    quote = _shortened(sentence)[1:-1]
     c_toks = tokens(claim)
     w_words = {t.norm for t in tokens(window)}
     c_words = {t.norm for t in c_toks}
@@ -499,8 +562,7 @@ def compare(claim: str, sentence: str, window: str, source_words: frozenset | se
     quoted = quote_speakers(claim, nearby or window)
     if quoted:
         signals["order_swap"] = 1.0
-        said = quoted[0][2] if len(quoted[0][2]) <= 200 else quoted[0][2][:197] + "..."
-        contradicts(f"the source gives these words to {quoted[0][1]}: '{said}'")
+        contradicts(f"the source gives these words to {quoted[0][0]}: {_shortened(quoted[0][1])}")
     if bool(_PASSIVE_BY.search(claim)) == bool(_PASSIVE_BY.search(sentence)) and not quoted:
         swapped = role_swaps(claim, sentence) + misattributions(claim, nearby or window)
         if swapped:
@@ -517,7 +579,8 @@ def compare(claim: str, sentence: str, window: str, source_words: frozenset | se
     # siege of Valmora" where it says "the siege of Seltz", a quote given to the wrong speaker): the claim put a
     # fact on the wrong name. Names only: a fused claim's number often comes from the next sentence.
     displaced = [(ours, theirs) for ours, theirs in substitutions(claim, sentence, sentence, names_only=True)
-                 if all(ours != o for o, _ in subs)]
+                 if all(ours != o for o, _ in subs)  # (one name said two ways: "Abraham Lincoln", "President Lincoln")
+                 and not {_norm(w) for w in ours.split()} & {_norm(w) for w in theirs.split()}]
     if displaced:
         signals["order_swap"] = 1.0
         said = "; ".join(f"{theirs} where this says {ours}" for ours, theirs in displaced)
@@ -546,7 +609,8 @@ def compare(claim: str, sentence: str, window: str, source_words: frozenset | se
 
 # connectives after which the cause comes ("A because B"); before the others it comes first ("A caused B")
 _EFFECT_FIRST = frozenset({"because", "because of", "due to", "as a result of", "owing to"})
-_FRONTED = re.compile(r"^\s*(because of|because|due to|as a result of|owing to|since)\s+([^,]+),\s*(.+)$", re.IGNORECASE)
+_FRONTED = re.compile(r"^\s*(because of|because|due to|as a result of|owing to)\s+([^,\s][^,]*),\s*(.+)$",
+                      re.IGNORECASE)
 
 
 def _cause_effect(text: str) -> tuple[set[str], set[str]] | None:
@@ -559,7 +623,8 @@ def _cause_effect(text: str) -> tuple[set[str], set[str]] | None:
     if not m:
         return None
     before, after = _content(text[:m.start()]), _content(text[m.end():])
-    return (after, before) if m.group(1).lower() in _EFFECT_FIRST else (before, after)
+    passive = re.match(r"\s+by\b", text[m.end():], re.IGNORECASE)  # "the flood was caused by heavy rain"
+    return (after, before) if (m.group(1).lower() in _EFFECT_FIRST) != bool(passive) else (before, after)
 
 
 def content_coverage(claim: str, window: str) -> float:
