@@ -172,8 +172,8 @@ def substitutions(vocabulary: Counter, wordnet=None, min_count: int = 3, max_wor
                 continue  # "absorbed" may be a past or a participle ("was absorbed"): "took up" fits one only
             # used in this sense in the SemCor corpus at least once: "die" is not said "go"
             if cand != base and base not in cand.split(" ") and lemma.count() >= min_sense_count and \
-                    familiar(inflect(cand)):
-                found.append(inflect(cand))
+                    familiar(said := inflect(cand)):
+                found.append(said)
         found = [c for c in dict.fromkeys(found) if c != form]
         if found:
             out[form] = tuple(found)

@@ -25,6 +25,7 @@ import numpy as np
 from ...errors import EmptyInputError
 from ...types import Grounding, SentenceGrounding
 from ..ingest import Chunk, chunks_from_texts
+from .alignment import shortened
 from .claim_signals import apply_verifier, claim_signals
 from .claims import answer_sentences
 from .fusion import (DETECTOR_FEATURES, LEXICAL_FEATURES, LM_FEATURES, MEANING_FEATURES, NEGATIVE_SIGNALS, Fusion,
@@ -248,7 +249,7 @@ def _contradicts(signals: dict[str, float]) -> bool:
 def _verifier_reasons(signals: dict[str, float], cited: str, contradicted: bool = True) -> list[str]:
     """The verifier's reading in words. Its contradiction is said as one only on a claim labelled contradicted:
     on a claim of new facts (most of its words in no source) it means no more than "not stated"."""
-    quote = cited if len(cited) <= 200 else cited[:197] + "..."
+    quote = shortened(cited)
     out = []
     if signals.get("nli_contradiction", 0.0) > 0.5:
         out.append(f"the NLI model finds a contradiction ({signals['nli_contradiction']:.0%})")

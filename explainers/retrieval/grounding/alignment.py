@@ -90,10 +90,12 @@ def _names(text: str) -> set[str]:
     return {t.norm for k, t in enumerate(toks) if t.content and t.is_name and not t.is_number and k > 0}
 
 
-def _anchor_spans(text: str, known: set[str] = frozenset()) -> list[tuple[str, int, int]]:
+def _anchor_spans(text: str, known: set[str] = frozenset(), by_kind: bool = False,
+                  toks=None) -> list[tuple[str, int, int]]:
     """Names and numbers (runs of them joined: "Ilona Varga", "March 2019") with their token positions; a
-    sentence's capitalised first word is a name when the next word is one too, or ``known`` has it."""
-    toks = tokens(text)
+    sentence's capitalised first word is a name when the next word is one too, or ``known`` has it. ``by_kind``:
+    a run of names and a run of numbers are two anchors ("In 1342 Fenhurst": 1342 and Fenhurst)."""
+    toks = tokens(text) if toks is None else toks
     first_is_name = len(toks) > 1 and (toks[1].is_name or toks[0].norm in known)
     out, k = [], 0
     while k < len(toks):
@@ -103,7 +105,8 @@ def _anchor_spans(text: str, known: set[str] = frozenset()) -> list[tuple[str, i
             k += 1
             continue
         j = k
-        while j + 1 < len(toks) and toks[j + 1].content and (toks[j + 1].is_number or toks[j + 1].is_name):
+        while j + 1 < len(toks) and toks[j + 1].content and (toks[j + 1].is_number or toks[j + 1].is_name) and \
+                not (by_kind and toks[j + 1].is_number != t.is_number):
             j += 1
         out.append((" ".join(x.norm for x in toks[k:j + 1]), k, j))
         k = j + 1
@@ -164,28 +167,10 @@ PIVOT_REACH = 10  # tokens on each side of a verb where its subject and object a
 
 
 def _typed_anchors(text: str, toks, known: set[str]) -> list[tuple[str, bool, int, int, str]]:
-    """Runs of names and runs of numbers, each its own anchor ("In 1342 Fenhurst": 1342 and Fenhurst), with
-    (norm, is_number, first token, last token, spelling)."""
-    first_is_name = len(toks) > 1 and (toks[1].is_name or toks[0].norm in known)
-
-    def kind(k: int):
-        t = toks[k]
-        if t.is_number:
-            return True
-        return False if t.content and t.is_name and (k > 0 or first_is_name) else None
-
-    out, k = [], 0
-    while k < len(toks):
-        this = kind(k)
-        if this is None:
-            k += 1
-            continue
-        j = k
-        while j + 1 < len(toks) and toks[j + 1].content and kind(j + 1) is this:
-            j += 1
-        out.append((" ".join(x.norm for x in toks[k:j + 1]), this, k, j, text[toks[k].start:toks[j].end]))
-        k = j + 1
-    return out
+    """Runs of names and runs of numbers, each its own anchor, with (norm, is_number, first token, last token,
+    spelling)."""
+    return [(name, toks[a].is_number, a, b, text[toks[a].start:toks[b].end])
+            for name, a, b in _anchor_spans(text, known, by_kind=True, toks=toks)]
 
 
 def _pivots(toks) -> dict[str, int]:
@@ -326,19 +311,21 @@ def quote_speakers(claim: str, source: str) -> list[tuple[str, str]]:
     Gwen Adeyemi said it). A surname alone, or the speaker's role ("the project director"), keeps it; a title in
     quotes ("published 'A Tale of Two Cities'") has no speech verb and is no quote to check."""
     out = []
+    claim_quotes = _quotes(claim)
+    if not claim_quotes:
+        return out  # (most claims: the source is not split into sentences for them)
     sentences = [source[a:b] for a, b in sentence_spans(source)] or [source]
     c_toks = tokens(claim)
-    for a, b, quote in _quotes(claim):
+    for a, b, quote in claim_quotes:
         words = _content(quote)
         c_names, c_words, _ = _speakers(claim, c_toks, (a, b))
         if len(words) < 3 or not c_words:
             continue  # no speaker said in the claim: nothing to contradict
         for sentence in sentences:
-            s_toks = tokens(sentence)
             for sa, sb, theirs in _quotes(sentence):
                 if len(words & _content(theirs)) < 0.8 * len(words):
                     continue
-                s_names, s_words, shown = _speakers(sentence, s_toks, (sa, sb))
+                s_names, s_words, shown = _speakers(sentence, tokens(sentence), (sa, sb))
                 if not s_names:
                     continue  # "She wrote ...": who she is lies in another sentence
                 same = c_names & s_names if c_names else c_words & s_words
@@ -513,9 +500,9 @@ def _content(text: str) -> set[str]:
     return {t.norm for t in tokens(text) if t.content}
 
 
-def _shortened(sentence: str) -> str:
-    """A source sentence as a reason quotes it: in quote marks, at most 200 characters."""
-    return "'" + (sentence if len(sentence) <= 200 else sentence[:197] + "...") + "'"
+def shortened(sentence: str) -> str:
+    """A source sentence as a reason quotes it: at most 200 characters."""
+    return sentence if len(sentence) <= 200 else sentence[:197] + "..."
 
 
 def compare(claim: str, sentence: str, window: str, source_words: frozenset | set, nearby: str = "") -> Alignment:
@@ -528,7 +515,7 @@ def compare(claim: str, sentence: str, window: str, source_words: frozenset | se
     def contradicts(reason: str) -> None:
         reasons.append(reason)
         contra.append(reason)
-    quote = _shortened(sentence)[1:-1]
+    quote = shortened(sentence)
     c_toks = tokens(claim)
     w_words = {t.norm for t in tokens(window)}
     c_words = {t.norm for t in c_toks}
@@ -562,7 +549,7 @@ def compare(claim: str, sentence: str, window: str, source_words: frozenset | se
     quoted = quote_speakers(claim, nearby or window)
     if quoted:
         signals["order_swap"] = 1.0
-        contradicts(f"the source gives these words to {quoted[0][0]}: {_shortened(quoted[0][1])}")
+        contradicts(f"the source gives these words to {quoted[0][0]}: '{shortened(quoted[0][1])}'")
     if bool(_PASSIVE_BY.search(claim)) == bool(_PASSIVE_BY.search(sentence)) and not quoted:
         swapped = role_swaps(claim, sentence) + misattributions(claim, nearby or window)
         if swapped:
@@ -609,7 +596,7 @@ def compare(claim: str, sentence: str, window: str, source_words: frozenset | se
 
 # connectives after which the cause comes ("A because B"); before the others it comes first ("A caused B")
 _EFFECT_FIRST = frozenset({"because", "because of", "due to", "as a result of", "owing to"})
-_FRONTED = re.compile(r"^\s*(because of|because|due to|as a result of|owing to)\s+([^,\s][^,]*),\s*(.+)$",
+_FRONTED = re.compile(r"^\s*(" + "|".join(sorted(_EFFECT_FIRST, key=len, reverse=True)) + r")\s+([^,\s][^,]*),\s*(.+)$",
                       re.IGNORECASE)
 
 
